@@ -1,0 +1,1 @@
+"""One folder per lifecycle stage: core.py (pure logic) and component.py (the kfp wrapper)."""

@@ -1,0 +1,1 @@
+"""Stage 8, evaluate: held-out test metrics, confusion matrix and an HTML report."""

@@ -1,0 +1,1 @@
+"""Stage 9, explain: SHAP global feature importance and a summary plot."""

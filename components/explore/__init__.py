@@ -1,0 +1,1 @@
+"""Stage 3, explore: an exploratory data analysis report (HTML) built with Evidently."""

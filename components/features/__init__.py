@@ -1,0 +1,1 @@
+"""Stage 5, features: a ColumnTransformer planned from column types, part of the model."""

@@ -1,0 +1,41 @@
+"""Custom scikit-learn transformers that travel inside the model Pipeline.
+
+Self-contained (numpy, pandas, scikit-learn only): the serving bento copies this file.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+
+
+class DatetimeExpander(TransformerMixin, BaseEstimator):
+    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour."""
+
+    def fit(self, X, y=None):  # noqa: N803 (scikit-learn's argument names)
+        frame = pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X):  # noqa: N803
+        frame = pd.DataFrame(X)
+        columns = []
+        for name in frame.columns:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stamps = pd.to_datetime(frame[name], errors="coerce", format="mixed")
+            if getattr(stamps.dt, "tz", None) is not None:
+                stamps = stamps.dt.tz_convert(None)
+            for part in DATETIME_PARTS:
+                columns.append(getattr(stamps.dt, part).astype("float64").to_numpy())
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+    def get_feature_names_out(self, input_features=None):
+        names = self.feature_names_in_ if input_features is None else input_features
+        return np.asarray([f"{n}_{p}" for n in names for p in DATETIME_PARTS], dtype=object)

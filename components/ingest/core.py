@@ -1,0 +1,101 @@
+"""Read a data source (file, URL or SQL query) into a pandas DataFrame."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from kubecycle.config import SqlSource
+from kubecycle.errors import DataSourceError
+
+HTTP_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    frame: pd.DataFrame
+    source: str
+    rows: int
+    columns: int
+
+
+def _format_of(name: str) -> str:
+    suffix = Path(urlparse(name).path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".txt", ".tsv", ""):
+        return "csv"
+    raise DataSourceError(
+        f"data.source {name}: unsupported file type {suffix!r}; use .csv or .parquet")
+
+
+def _parse(payload: bytes | str | Path, fmt: str, name: str) -> pd.DataFrame:
+    buffer = io.BytesIO(payload) if isinstance(payload, bytes) else payload
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(buffer)
+        sep = "\t" if name.lower().endswith(".tsv") else ","
+        return pd.read_csv(buffer, sep=sep)
+    except pd.errors.EmptyDataError:
+        raise DataSourceError(f"data.source {name} is empty; give a file with a header row and data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise DataSourceError(
+            f"data.source {name} could not be read as {fmt}: {str(exc).splitlines()[0]}; "
+            "check the file format") from None
+
+
+def _read_http(url: str) -> bytes:
+    import requests
+
+    try:
+        response = requests.get(url, timeout=HTTP_TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        raise DataSourceError(f"data.source {url} is unreachable ({type(exc).__name__}); check the URL") from None
+    if response.status_code != 200:
+        raise DataSourceError(f"data.source {url} answered HTTP {response.status_code}; check the URL")
+    return response.content
+
+
+def _read_sql(source: SqlSource) -> pd.DataFrame:
+    import sqlalchemy
+
+    redacted = sqlalchemy.engine.make_url(source.url).render_as_string(hide_password=True)
+    try:
+        engine = sqlalchemy.create_engine(source.url)
+    except (sqlalchemy.exc.ArgumentError, ImportError) as exc:
+        raise DataSourceError(f"data.source.sql.url {redacted} is not usable: {exc}") from None
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql_query(sqlalchemy.text(source.query), connection)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DataSourceError(f"SQL source {redacted} failed: {reason}; check data.source.sql") from None
+    finally:
+        engine.dispose()
+
+
+def ingest(source: str | SqlSource) -> IngestResult:
+    """Read the source into a DataFrame.
+
+    Args:
+        source: a local .csv/.parquet path, an http(s) URL to one, or a SqlSource.
+    Returns:
+        The table and its shape. Raises DataSourceError with the source named.
+    """
+    if isinstance(source, SqlSource):
+        frame, name = _read_sql(source), "sql query"
+    elif urlparse(source).scheme in ("http", "https"):
+        frame, name = _parse(_read_http(source), _format_of(source), source), source
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise DataSourceError(f"data.source {path} not found; check the path in the config")
+        frame, name = _parse(path, _format_of(str(path)), str(path)), str(path)
+    if frame.shape[1] == 0 or frame.empty:
+        raise DataSourceError(f"data.source {name} has no rows; give a non-empty table")
+    frame.columns = [str(c) for c in frame.columns]
+    return IngestResult(frame=frame, source=name, rows=len(frame), columns=frame.shape[1])

@@ -1,0 +1,1 @@
+"""Stage 11, package: a BentoML bento built from a registered model version."""

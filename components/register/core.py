@@ -1,0 +1,133 @@
+"""Log the model Pipeline to MLflow, register a version and apply the promotion gate."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kubecycle.catalog import METRICS, Task
+from kubecycle.components.evaluate.core import score
+from kubecycle.components.register.gate import GateDecision, decide
+from kubecycle.components.tune.core import split_xy
+from kubecycle.errors import TrackingError
+from kubecycle.registry import CHALLENGER, CHAMPION, CONTRACT_ARTIFACT, version_by_alias
+
+REFERENCE_ROWS = 5_000
+EXAMPLE_ROWS = 5
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+@dataclass(frozen=True)
+class Registration:
+    model_name: str
+    version: str
+    model_uri: str
+    decision: GateDecision
+    champion_version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "model_version": self.version,
+                "model_uri": self.model_uri, "champion_version": self.champion_version,
+                **self.decision.to_dict()}
+
+
+def reference_sample(train: pd.DataFrame, model, target: str | None, seed: int) -> pd.DataFrame:
+    """Rows monitoring compares against: features, target and the model's prediction."""
+    sample = train.sample(min(len(train), REFERENCE_ROWS), random_state=seed)
+    x, _ = split_xy(sample, target)
+    return sample.assign(prediction=model.predict(x)).reset_index(drop=True)
+
+
+def _champion_score(model_name: str, test: pd.DataFrame, target: str | None, task: Task,
+                    metric: str) -> tuple[str | None, float | None, str]:
+    """The champion's score on the challenger's test rows, else its recorded test score."""
+    import mlflow
+
+    champion = version_by_alias(model_name, CHAMPION)
+    if champion is None:
+        return None, None, "no champion"
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION}")
+        return champion.version, score(model, test, target, task, metric), "same test rows"
+    except Exception as exc:  # an incompatible champion is compared on its recorded score
+        recorded = champion.tags.get(f"kubecycle.test_{metric}")
+        note = f"recorded score (rescoring failed: {type(exc).__name__})"
+        return champion.version, float(recorded) if recorded else None, note
+
+
+def _trusted_types(model) -> list[str]:
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
+
+
+def register_model(
+    model,
+    *,
+    run_id: str,
+    model_name: str,
+    task: Task,
+    metric: str,
+    test_metrics: dict[str, float],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    target: str | None,
+    contract: dict[str, Any],
+    min_score: float | None,
+    min_improvement: float,
+    seed: int,
+) -> Registration:
+    """Log, register and gate one model version under the parent run.
+
+    The champion is rescored on this run's test rows so both face the same data. If any
+    step after registration fails, the new version is deleted (never half-registered).
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    champion_version, champion_score, basis = _champion_score(
+        model_name, test, target, task, metric)
+    decision = decide(metric, test_metrics[metric], champion_score,
+                      METRICS[metric].greater_is_better, min_score, min_improvement)
+    x_train, _ = split_xy(train, target)
+    example = x_train.head(EXAMPLE_ROWS)
+    signature = infer_signature(example, model.predict(example))
+    reference = reference_sample(train, model, target, seed)
+    with mlflow.start_run(run_id=run_id, nested=False) as active:
+        info = mlflow.sklearn.log_model(
+            sk_model=model, name="model", signature=signature, input_example=example,
+            registered_model_name=model_name, skops_trusted_types=_trusted_types(model),
+            metadata={"task": task, "metric": metric, "target": target})
+        mlflow.log_dict(contract, CONTRACT_ARTIFACT)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "reference.parquet"
+            reference.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), "reference")
+        mlflow.log_dict(decision.to_dict(), "gate/decision.json")
+        mlflow.set_tags({"kubecycle.gate": decision.status, "kubecycle.gate_reason":
+                         decision.reason[:5000], "kubecycle.gate_basis": basis})
+        run_uuid = active.info.run_id
+    version = str(info.registered_model_version)
+    if version in ("None", ""):
+        raise TrackingError(f"MLflow did not register {model_name}; check the registry backend")
+    try:
+        tags = {"kubecycle.task": task, "kubecycle.metric": metric,
+                "kubecycle.run_id": run_uuid, "kubecycle.gate": decision.status,
+                "kubecycle.gate_reason": decision.reason[:5000],
+                **{f"kubecycle.test_{k}": f"{v:.6g}" for k, v in test_metrics.items()}}
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, version, key, value)
+        client.set_registered_model_alias(
+            model_name, CHAMPION if decision.promote else CHALLENGER, version)
+    except Exception:
+        client.delete_model_version(model_name, version)
+        raise
+    return Registration(model_name, version, f"models:/{model_name}/{version}", decision,
+                        champion_version)
+

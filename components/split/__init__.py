@@ -1,0 +1,1 @@
+"""Stage 4, split: seeded train/test split, stratified for classification."""

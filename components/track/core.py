@@ -1,0 +1,75 @@
+"""Start the MLflow parent run of a pipeline run."""
+
+from __future__ import annotations
+
+from kubecycle.config import KubecycleConfig
+from kubecycle.tracking import PARENT_RUN_TAG, connect
+
+
+def _flatten(prefix: str, value: object, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = str(value)[:500]
+
+
+def start_parent_run(cfg: KubecycleConfig, tracking_uri: str, run_name: str = "") -> str:
+    """Create the experiment if needed and a parent run with the config as params.
+
+    Returns:
+        The MLflow run id.
+    """
+    import mlflow
+
+    connect(tracking_uri)
+    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
+    params: dict[str, str] = {}
+    _flatten("", cfg.model_dump(mode="json"), params)
+    if not isinstance(cfg.data.source, str):  # never log a database URL (may hold a password)
+        params.pop("data.source.url", None)
+    client = mlflow.MlflowClient()
+    run = client.create_run(
+        experiment.experiment_id,
+        run_name=run_name or None,
+        tags={PARENT_RUN_TAG: "true", "kubecycle.model_name": cfg.mlflow.model_name},
+    )
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    client.log_text(run.info.run_id, cfg.model_dump_json(indent=2), "config/config.json")
+    return run.info.run_id
+
+
+def finish_parent_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
+    """Mark the parent run finished (or FAILED)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.MlflowClient().set_terminated(run_id, status=status)
+
+
+def build_summary(*, tracking_uri: str, run_id: str, selection: dict, evaluation: dict,
+                  importance: dict, registration: dict, bento: dict,
+                  reports: dict[str, str]) -> dict:
+    """The run's outcome: gate status and reason, model version, chosen family, metrics."""
+    return {
+        "status": registration["status"],
+        "reason": registration["reason"],
+        "model_name": registration["model_name"],
+        "model_version": registration["model_version"],
+        "model_uri": registration["model_uri"],
+        "champion_version_before": registration["champion_version"],
+        "run_id": run_id,
+        "tracking_uri": tracking_uri,
+        "task": evaluation["task"],
+        "metric": selection["metric"],
+        "model": {"family": selection["family"], "params": selection["params"],
+                  f"cv_{selection['metric']}": selection["cv_metric"],
+                  "cv_std": selection["cv_std"], "ranking": selection["ranking"]},
+        "metrics": {"test": evaluation["metrics"]},
+        "confusion_matrix": {"labels": evaluation["labels"], "matrix": evaluation["confusion"]},
+        "top_features": importance["top_features"],
+        "bento_tag": bento["bento_tag"],
+        "bento_export": bento["export_path"],
+        "reports": reports,
+    }

@@ -1,0 +1,45 @@
+"""kfp component for the select-and-train stage."""
+
+from typing import List
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from kubecycle.components._kfp import stage_component
+
+
+@stage_component
+def train_model(
+    config: str,
+    tracking_uri: str,
+    run_id: str,
+    train: Input[Dataset],
+    plan: Input[Artifact],
+    tune_results: Input[List[Artifact]],
+    model: Output[Model],
+    selection: Output[Artifact],
+) -> None:
+    """Pick the best family by CV score and refit it on the whole training set."""
+    import joblib
+    import mlflow
+
+    from kubecycle.artifacts import read_json, read_table, write_json
+    from kubecycle.components.features.core import FeaturePlan
+    from kubecycle.components.train.core import fit_final, select_best
+    from kubecycle.components.tune.core import TuneResult
+    from kubecycle.config import KubecycleConfig
+
+    cfg = KubecycleConfig.from_json(config)
+    results = [TuneResult(**read_json(item.path)) for item in tune_results]
+    chosen = select_best(results)
+    fitted = fit_final(FeaturePlan.from_dict(read_json(plan.path)), chosen,
+                       read_table(train.path), cfg.split.seed)
+    joblib.dump(fitted, model.path)
+    write_json(selection.path, chosen.to_dict())
+    model.metadata.update({"family": chosen.family, f"cv_{chosen.metric}": chosen.cv_metric})
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, "kubecycle.family", chosen.family)
+    client.log_metric(run_id, f"cv_{chosen.metric}", chosen.cv_metric)
+    for key, value in chosen.params.items():
+        client.log_param(run_id, f"model.{key}", value)
+    client.log_dict(run_id, chosen.to_dict(), "model_selection/selection.json")

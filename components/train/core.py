@@ -1,0 +1,60 @@
+"""Choose the best tuned family and fit the final model Pipeline."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from kubecycle.catalog import get_family
+from kubecycle.components.features.core import FeaturePlan
+from kubecycle.components.tune.core import TuneResult, make_model, split_xy
+from kubecycle.errors import TrainingError
+
+
+@dataclass(frozen=True)
+class Selection:
+    family: str
+    params: dict[str, Any]
+    metric: str
+    cv_metric: float
+    cv_std: float | None
+    ranking: list[dict[str, Any]]  # every family with its CV metric or error, best first
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def select_best(results: list[TuneResult]) -> Selection:
+    """The family with the highest CV score (ties: first in the list).
+
+    Raises TrainingError naming each family's error when none could be scored.
+    """
+    scored = [r for r in results if r.score is not None]
+    if not scored:
+        reasons = "; ".join(f"{r.family}: {r.error}" for r in results) or "no candidates"
+        raise TrainingError(f"no model family could be trained ({reasons}); "
+                            "check models.families and the search spaces")
+    ranked = sorted(scored, key=lambda r: r.score, reverse=True)
+    best = ranked[0]
+    ranking = [{"family": r.family, "cv_metric": r.cv_metric, "params": r.best_params}
+               for r in ranked]
+    ranking += [{"family": r.family, "error": r.error} for r in results if r.score is None]
+    return Selection(best.family, best.best_params, best.metric, best.cv_metric, best.cv_std,
+                     ranking)
+
+
+def fit_final(plan: FeaturePlan, selection: Selection, train: pd.DataFrame, seed: int):
+    """Refit the chosen family on every training row; returns the fitted Pipeline."""
+    x, y = split_xy(train, plan.target)
+    model = make_model(plan, get_family(plan.task, selection.family), selection.params, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(x, y)
+        except Exception as exc:
+            raise TrainingError(
+                f"refitting {selection.family} on the training set failed: {exc}") from None
+    return model

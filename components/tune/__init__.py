@@ -1,0 +1,1 @@
+"""Stage 6, tune: cross-validated hyperparameter search per model family (Optuna)."""

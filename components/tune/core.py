@@ -1,0 +1,211 @@
+"""Cross-validated search of one model family with grid, random or Bayesian (TPE) sampling."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kubecycle.catalog import METRICS, FamilySpec, Task, get_family
+from kubecycle.components.features.core import FeaturePlan, build_preprocessor
+from kubecycle.config import KubecycleConfig, ParamSpace
+
+GRID_POINTS_PER_AXIS = 3
+
+
+@dataclass
+class TuneResult:
+    """The outcome of one family's search; score is 'greater is better' (sklearn scorer)."""
+
+    family: str
+    metric: str
+    best_params: dict[str, Any] = field(default_factory=dict)
+    score: float | None = None  # best mean CV scorer value (greater is better)
+    cv_metric: float | None = None  # the same in the metric's own units (e.g. RMSE > 0)
+    cv_std: float | None = None
+    trials: int = 0
+    failed_trials: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_estimator(spec: FamilySpec, params: dict[str, Any], seed: int):
+    """Instantiate a family's estimator with its fixed arguments, params and a seed."""
+    module, _, name = spec.estimator.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    arguments = {**spec.fixed, **params}
+    if "random_state" in cls().get_params():
+        arguments.setdefault("random_state", seed)
+    return cls(**arguments)
+
+
+def make_model(plan: FeaturePlan, spec: FamilySpec, params: dict[str, Any], seed: int):
+    """The full model Pipeline: preprocessing then estimator (serving sees raw columns)."""
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("preprocess", build_preprocessor(plan)),
+                     ("model", make_estimator(spec, params, seed))])
+
+
+def silhouette_scorer(estimator, X, y=None) -> float:  # noqa: N803
+    """Silhouette of the clusters a fitted clustering Pipeline assigns to X (-1 if one)."""
+    from sklearn.metrics import silhouette_score
+
+    labels = estimator.predict(X)
+    if len(set(labels)) < 2:
+        return -1.0
+    encoded = estimator[:-1].transform(X)
+    sample = min(len(labels), 5000)
+    return float(silhouette_score(encoded, labels, sample_size=sample, random_state=0))
+
+
+def scorer_for(metric: str) -> str | Callable:
+    spec = METRICS[metric]
+    return spec.scorer if spec.scorer is not None else silhouette_scorer
+
+
+def to_metric_units(metric: str, score: float) -> float:
+    """sklearn's neg_* scorers report -error; give the error back."""
+    scorer = METRICS[metric].scorer
+    return -score if scorer is not None and scorer.startswith("neg_") else score
+
+
+def _spaces(spec: FamilySpec, cfg: KubecycleConfig) -> dict[str, ParamSpace]:
+    override = cfg.models.search_spaces.get(spec.name)
+    raw = override if override is not None else {
+        k: ParamSpace(**v) for k, v in spec.space.items()}
+    return dict(raw)
+
+
+def _grid(spaces: dict[str, ParamSpace]) -> dict[str, list[Any]]:
+    grid = {}
+    for name, space in spaces.items():
+        if space.type == "categorical":
+            grid[name] = list(space.choices)
+            continue
+        lo, hi = space.low, space.high
+        points = (np.geomspace(lo, hi, GRID_POINTS_PER_AXIS) if space.log
+                  else np.linspace(lo, hi, GRID_POINTS_PER_AXIS))
+        grid[name] = sorted({int(round(p)) for p in points} if space.type == "int"
+                            else {float(p) for p in points})
+    return grid
+
+
+def _suggest(trial, spaces: dict[str, ParamSpace]) -> dict[str, Any]:
+    params = {}
+    for name, space in spaces.items():
+        if space.type == "categorical":
+            params[name] = trial.suggest_categorical(name, space.choices)
+        elif space.type == "int":
+            params[name] = trial.suggest_int(name, int(space.low), int(space.high), log=space.log)
+        else:
+            params[name] = trial.suggest_float(name, space.low, space.high, log=space.log)
+    return params
+
+
+def _sampler(strategy: str, spaces: dict[str, ParamSpace], seed: int, trials: int):
+    import optuna
+
+    if strategy == "grid":
+        return optuna.samplers.GridSampler(_grid(spaces), seed=seed)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(5, trials // 2)))
+
+
+def _cv(task: Task, folds: int, y: pd.Series | None, seed: int):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task == "classification":
+        smallest = int(y.value_counts().min())
+        return StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True,
+                               random_state=seed)
+    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def split_xy(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, pd.Series | None]:
+    if target is None:
+        return frame, None
+    return frame.drop(columns=[target]), frame[target]
+
+
+def tune_family(
+    cfg: KubecycleConfig,
+    plan: FeaturePlan,
+    family: str,
+    train: pd.DataFrame,
+    on_trial: Callable[[int, dict[str, Any], float | None, str | None], None] | None = None,
+) -> TuneResult:
+    """Search one family's parameters by cross-validation.
+
+    Args:
+        cfg: the run's config (strategy, trials, folds, seed, metric).
+        plan: the feature plan; the preprocessing is refit inside every fold.
+        family: a family name valid for plan.task.
+        train: the training rows (sampled to tuning.sample_rows).
+        on_trial: called after each trial with (number, params, score or None, error).
+    Returns:
+        The best parameters and score; error set when every trial failed.
+    """
+    import optuna
+    from sklearn.model_selection import cross_val_score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = get_family(plan.task, family)
+    metric = cfg.resolved_metric(plan.task)
+    seed = cfg.split.seed
+    if cfg.tuning.sample_rows and len(train) > cfg.tuning.sample_rows:
+        train = train.sample(cfg.tuning.sample_rows, random_state=seed)
+    x, y = split_xy(train, plan.target)
+    spaces = _spaces(spec, cfg)
+    cv = _cv(plan.task, cfg.tuning.cv_folds, y, seed)
+    scorer = scorer_for(metric)
+    trials = cfg.tuning.trials
+    if cfg.tuning.strategy == "grid":
+        trials = min(trials, math.prod(len(v) for v in _grid(spaces).values()) or 1)
+    errors: list[str] = []
+    stds: dict[int, float] = {}
+
+    def objective(trial) -> float:
+        params = _suggest(trial, spaces)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores = cross_val_score(make_model(plan, spec, params, seed), x, y, cv=cv,
+                                         scoring=scorer, error_score="raise")
+        except Exception as exc:  # a bad parameter combination fails the trial, not the run
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            errors.append(message)
+            if on_trial:
+                on_trial(trial.number, params, None, message)
+            raise optuna.TrialPruned(message) from None
+        value = float(np.mean(scores))
+        stds[trial.number] = float(np.std(scores))
+        if on_trial:
+            on_trial(trial.number, params, to_metric_units(metric, value), None)
+        return value
+
+    study = optuna.create_study(direction="maximize",
+                                sampler=_sampler(cfg.tuning.strategy, spaces, seed, trials))
+    study.optimize(objective, n_trials=trials, timeout=cfg.tuning.timeout_seconds)
+    result = TuneResult(family=family, metric=metric, trials=len(study.trials),
+                        failed_trials=len(errors))
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not completed:
+        result.error = f"all {len(study.trials)} trials failed; first error: {errors[0] if errors else 'none'}"
+        return result
+    best = max(completed, key=lambda t: t.value)
+    result.best_params = {**best.params}
+    result.score = float(best.value)
+    result.cv_metric = to_metric_units(metric, best.value)
+    result.cv_std = stds.get(best.number)
+    return result
+

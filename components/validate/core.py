@@ -1,0 +1,175 @@
+"""Data contract inference and checks, task inference, and row cleaning."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from kubecycle.catalog import Task
+from kubecycle.errors import DataValidationError
+
+MAX_CONTRACT_CATEGORIES = 200
+MAX_CLASSIFICATION_LEVELS = 20  # integer targets with at most this many levels are classes
+DATETIME_PARSE_SHARE = 0.95
+
+
+def column_kind(series: pd.Series) -> str:
+    """numeric | boolean | datetime | categorical, from the dtype and, for text, the values."""
+    if ptypes.is_bool_dtype(series):
+        return "boolean"
+    if ptypes.is_numeric_dtype(series):
+        return "numeric"
+    if ptypes.is_datetime64_any_dtype(series):
+        return "datetime"
+    values = series.dropna()
+    if len(values) and values.map(type).eq(str).all() and values.str.len().between(6, 40).all():
+        sample = values.sample(min(len(values), 500), random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        if parsed.notna().mean() >= DATETIME_PARSE_SHARE:
+            return "datetime"
+    return "categorical"
+
+
+def infer_task(frame: pd.DataFrame, target: str | None) -> Task:
+    """clustering without a target; classification for text/boolean or few integer levels."""
+    if target is None:
+        return "clustering"
+    labels = frame[target].dropna()
+    if not ptypes.is_numeric_dtype(labels) or ptypes.is_bool_dtype(labels):
+        return "classification"
+    integral = bool((labels == labels.round()).all())
+    if integral and labels.nunique() <= MAX_CLASSIFICATION_LEVELS:
+        return "classification"
+    return "regression"
+
+
+@dataclass
+class CleanResult:
+    frame: pd.DataFrame
+    task: Task
+    dropped_duplicates: int
+    dropped_missing_target: int
+    contract: dict[str, Any] = field(default_factory=dict)
+
+
+def _column_contract(series: pd.Series) -> dict[str, Any]:
+    kind = column_kind(series)
+    entry: dict[str, Any] = {
+        "kind": kind,
+        "dtype": str(series.dtype),
+        "nullable": bool(series.isna().any()),
+        "missing_share": round(float(series.isna().mean()), 6),
+        "unique": int(series.nunique(dropna=True)),
+    }
+    values = series.dropna()
+    if kind == "numeric" and len(values):
+        entry.update(min=float(values.min()), max=float(values.max()))
+    elif kind == "categorical":
+        levels = values.astype(str).value_counts()
+        if len(levels) <= MAX_CONTRACT_CATEGORIES:
+            entry["categories"] = sorted(levels.index.tolist())
+    return entry
+
+
+def infer_contract(frame: pd.DataFrame, target: str | None, task: Task) -> dict[str, Any]:
+    """The data contract: per column its kind, dtype, nullability, range or categories."""
+    contract: dict[str, Any] = {
+        "target": target,
+        "task": task,
+        "rows": len(frame),
+        "columns": {name: _column_contract(frame[name]) for name in frame.columns},
+    }
+    if task == "classification" and target is not None:
+        contract["classes"] = sorted(frame[target].dropna().astype(str).unique().tolist())
+    return contract
+
+
+def check_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> list[str]:
+    """Violations of a registered contract: missing columns and kind changes (empty = ok).
+
+    New categories and out-of-range values are not violations (the model handles them;
+    monitoring reports them as drift).
+    """
+    violations = []
+    for name, spec in contract["columns"].items():
+        if name == contract.get("target") and name not in frame.columns:
+            continue
+        if name not in frame.columns:
+            violations.append(f"column {name!r} is missing")
+            continue
+        kind = column_kind(frame[name])
+        if frame[name].notna().any() and kind != spec["kind"] and not (
+            {kind, spec["kind"]} <= {"numeric", "boolean"}
+        ):
+            violations.append(f"column {name!r} is {kind}, the contract says {spec['kind']}")
+    return violations
+
+
+def clean(
+    frame: pd.DataFrame,
+    target: str | None,
+    task: Task | None = None,
+    drop_columns: list[str] | None = None,
+) -> CleanResult:
+    """Drop configured columns, duplicate rows and rows without a target; check the result.
+
+    Raises DataValidationError for a missing target column, an empty table, an all-empty
+    column, a single-class target or a non-numeric regression target.
+    """
+    unknown = [c for c in drop_columns or [] if c not in frame.columns]
+    if unknown:
+        raise DataValidationError(
+            f"data.drop_columns names {unknown}, which the data lacks; "
+            f"available columns: {list(frame.columns)}")
+    frame = frame.drop(columns=list(drop_columns or []))
+    if target is not None and target not in frame.columns:
+        raise DataValidationError(
+            f"target column {target!r} not found; data.target must be one of {list(frame.columns)}")
+    if frame.empty:
+        raise DataValidationError("the data set is empty; give a source with rows")
+    before = len(frame)
+    frame = frame.drop_duplicates()
+    duplicates = before - len(frame)
+    missing_target = 0
+    if target is not None:
+        keep = frame[target].notna()
+        missing_target = int((~keep).sum())
+        frame = frame[keep]
+    if frame.empty:
+        raise DataValidationError(
+            f"no rows left after dropping {missing_target} rows without a target {target!r}; "
+            "the target column is empty")
+    empty_columns = [c for c in frame.columns if frame[c].isna().all()]
+    if empty_columns:
+        raise DataValidationError(
+            f"column(s) {empty_columns} hold no values at all; add them to data.drop_columns "
+            "or fix the source")
+    if len([c for c in frame.columns if c != target]) == 0:
+        raise DataValidationError("the data has no feature columns besides the target")
+    task = task or infer_task(frame, target)
+    if target is not None:
+        labels = frame[target]
+        if task == "classification" and labels.nunique() < 2:
+            raise DataValidationError(
+                f"target {target!r} has a single class ({labels.iloc[0]!r}); "
+                "classification needs at least two")
+        if task == "regression" and (
+            not ptypes.is_numeric_dtype(labels) or ptypes.is_bool_dtype(labels)
+        ):
+            raise DataValidationError(
+                f"target {target!r} is not numeric (dtype {labels.dtype}), so it cannot be "
+                "regressed; set task: classification or pick a numeric target")
+    frame = frame.reset_index(drop=True)
+    return CleanResult(
+        frame=frame,
+        task=task,
+        dropped_duplicates=duplicates,
+        dropped_missing_target=missing_target,
+        contract=infer_contract(frame, target, task),
+    )

@@ -1,0 +1,104 @@
+"""The `kubecycle` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kubecycle.errors import KubecycleError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="kubecycle: the tabular ML lifecycle on Kubeflow Pipelines.")
+err = Console(stderr=True)
+out = Console()
+
+ConfigArg = Annotated[Path | None, typer.Argument(
+    help="YAML config; default: the shipped Palmer penguins demo")]
+
+
+def _load(config: Path | None):
+    from kubecycle.config import load_config
+    from kubecycle.examples import DEMO_CONFIG
+
+    return load_config(config or DEMO_CONFIG)
+
+
+def _fail(exc: KubecycleError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _summary_table(summary: dict) -> Table:
+    table = Table(title=f"kubecycle run: {summary['status']}", show_header=False)
+    table.add_row("decision", summary["reason"])
+    table.add_row("model", f"{summary['model_name']} v{summary['model_version']}")
+    table.add_row("task / metric", f"{summary['task']} / {summary['metric']}")
+    cv_key = f"cv_{summary['metric']}"
+    table.add_row("family", f"{summary['model']['family']} {summary['model']['params']}")
+    table.add_row(cv_key, f"{summary['model'][cv_key]:.4f}")
+    for name, value in sorted(summary["metrics"]["test"].items()):
+        table.add_row(f"test {name}", f"{value:.4f}")
+    table.add_row("top features", ", ".join(summary["top_features"][:5]))
+    table.add_row("bento", summary["bento_tag"])
+    table.add_row("MLflow run", f"{summary['run_id']} @ {summary['tracking_uri']}")
+    table.add_row("summary", str(Path(summary["output_dir"]) / "summary.json"))
+    return table
+
+
+@app.command()
+def run(
+    config: ConfigArg = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow server; default: a local store under KUBECYCLE_HOME")] = None,
+) -> None:
+    """Run the whole lifecycle locally on kfp's local runner."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from kubecycle.pipelines.run import run_local
+    from kubecycle.settings import tracking_uri_from_env
+
+    try:
+        cfg = _load(config)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=err, transient=False) as progress:
+            running: dict[str, list[int]] = {}  # parallel iterations share a task name
+
+            def on_progress(task: str, state: str) -> None:
+                if state == "started":
+                    running.setdefault(task, []).append(progress.add_task(task, total=1))
+                elif running.get(task):
+                    mark = "[green]done[/]" if state == "SUCCESS" else f"[red]{state}[/]"
+                    progress.update(running[task].pop(0), completed=1,
+                                    description=f"{task} {mark}")
+
+            summary = run_local(cfg, output, tracking_uri or tracking_uri_from_env(), on_progress)
+    except KubecycleError as exc:
+        _fail(exc)
+    out.print(_summary_table(summary))
+
+
+@app.command("compile")
+def compile_(
+    config: ConfigArg = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="IR YAML file")] = Path(
+        "pipeline.yaml"),
+    tracking_uri: Annotated[str, typer.Option(help="MLflow URI the cluster tasks use")] = (
+        "http://kubecycle-mlflow:5000"),
+) -> None:
+    """Compile the training pipeline to KFP IR YAML for a Kubeflow cluster."""
+    from kubecycle.pipelines.run import compile_pipeline
+
+    try:
+        path = compile_pipeline(_load(config), output, tracking_uri)
+    except KubecycleError as exc:
+        _fail(exc)
+    out.print(f"compiled {path}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,171 @@
+"""Running the training pipeline locally (kfp.local) and compiling it for a cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kubecycle.config import KubecycleConfig
+from kubecycle.errors import PipelineRunError
+from kubecycle.settings import kubecycle_home
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TASK_STARTED = re.compile(r"Executing task '([^']+)'")
+TASK_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+ERROR_LINE = re.compile(r"^\s*(kubecycle\.errors\.(\w+)|[A-Za-z_.]*(?:Error|Exception)): (.+)$")
+
+ProgressCallback = Callable[[str, str], None]  # (task name, "started" | "SUCCESS" | "FAILURE")
+
+
+class _TaskLog(io.TextIOBase):
+    """Stands in for stdout while kfp.local runs: keeps the log, reports task progress,
+    remembers the last error line printed by a failing task."""
+
+    def __init__(self, log: io.TextIOBase, on_progress: ProgressCallback | None) -> None:
+        self.log, self.on_progress = log, on_progress
+        self.last_error: str | None = None
+        self.kubecycle_error: str | None = None
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._scan(ANSI.sub("", line))
+        return len(text)
+
+    def _scan(self, line: str) -> None:
+        if self.on_progress and (started := TASK_STARTED.search(line)):
+            self.on_progress(started.group(1), "started")
+        elif self.on_progress and (finished := TASK_FINISHED.search(line)):
+            self.on_progress(finished.group(1), finished.group(2))
+        elif match := ERROR_LINE.match(line):
+            self.last_error = f"{match.group(3).strip()}"
+            if match.group(2):
+                self.kubecycle_error = self.last_error
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
+@contextlib.contextmanager
+def _tracking(tracking_uri: str | None, home: Path) -> Iterator[tuple[str, str]]:
+    """(URI the tasks use, URI to report): a given server, or a local server over
+    KUBECYCLE_HOME's SQLite store (reported as that store, which outlives the server)."""
+    from kubecycle.tracking import check_reachable, local_server, local_store_uri
+
+    if tracking_uri:
+        check_reachable(tracking_uri)
+        yield tracking_uri, tracking_uri
+        return
+    with local_server(home) as url:
+        yield url, local_store_uri(home)
+
+
+def _publish(summary: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """Copy the HTML reports next to summary.json and point the summary at the copies."""
+    reports = {}
+    for name, source in summary["reports"].items():
+        target = output_dir / "reports" / f"{name}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        reports[name] = str(target)
+    return {**summary, "reports": reports}
+
+
+def default_output_dir(home: Path) -> Path:
+    return home / "runs" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+
+
+def run_local(
+    cfg: KubecycleConfig,
+    output_dir: str | Path | None = None,
+    tracking_uri: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run the training pipeline on kfp's local SubprocessRunner.
+
+    Args:
+        cfg: the validated config.
+        output_dir: where summary.json, reports/ and pipeline.log go (default under
+            KUBECYCLE_HOME/runs/).
+        tracking_uri: an MLflow server; default: a local server over KUBECYCLE_HOME.
+        on_progress: called with (task, state) as tasks start and finish.
+    Returns:
+        The summary (also written to output_dir/summary.json).
+    """
+    import kfp.local
+
+    from kubecycle.artifacts import read_json, write_json
+    from kubecycle.pipelines.training import build_training_pipeline
+
+    home = kubecycle_home()
+    output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    os.environ["KUBECYCLE_HOME"] = str(home)  # the task subprocesses inherit it
+    os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
+    started = time.monotonic()
+    with _tracking(tracking_uri, home) as (task_uri, report_uri), \
+            (output / "pipeline.log").open("w") as log:
+        kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
+                       pipeline_root=str(home / "kfp"), raise_on_error=True)
+        pipeline = build_training_pipeline(cfg.tuning.parallelism)
+        tee = _TaskLog(log, on_progress)
+        try:
+            with contextlib.redirect_stdout(tee), warnings.catch_warnings():
+                # kfp.local warns that the cluster image and resource requests do not apply
+                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.simplefilter("ignore", UserWarning)
+                result = pipeline(config=cfg.to_json(), tracking_uri=task_uri,
+                                  run_name=output.name)
+        except RuntimeError as exc:
+            reason = tee.kubecycle_error or tee.last_error or ANSI.sub("", str(exc))
+            _fail_open_runs(task_uri)
+            raise PipelineRunError(f"{reason} (full log: {output / 'pipeline.log'})") from None
+        summary = read_json(result.output.path)
+    summary = {**_publish(summary, output), "tracking_uri": report_uri,
+               "duration_seconds": round(time.monotonic() - started, 1),
+               "output_dir": str(output)}
+    write_json(output / "summary.json", summary)
+    return summary
+
+
+def _fail_open_runs(tracking_uri: str) -> None:
+    """Mark parent runs left RUNNING by a failed pipeline as FAILED (best effort)."""
+    with contextlib.suppress(Exception):
+        import mlflow
+
+        from kubecycle.tracking import PARENT_RUN_TAG
+
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient()
+        runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                  filter_string=f"tags.`{PARENT_RUN_TAG}` = 'true' and "
+                                                "attributes.status = 'RUNNING'")
+        for run in runs:
+            client.set_terminated(run.info.run_id, "FAILED")
+
+
+def compile_pipeline(cfg: KubecycleConfig, output_path: str | Path,
+                     tracking_uri: str = "http://kubecycle-mlflow:5000") -> Path:
+    """Compile the training pipeline to KFP IR YAML with the config baked in as default."""
+    from kfp import compiler
+
+    from kubecycle.pipelines.training import build_training_pipeline
+
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(
+        build_training_pipeline(cfg.tuning.parallelism), str(output_path),
+        pipeline_parameters={"config": cfg.to_json(), "tracking_uri": tracking_uri})
+    return output_path

@@ -1,0 +1,121 @@
+"""Names the config may use: model families, their default search spaces, and metrics.
+
+Pure data (estimators are named by import path), so validating a config never imports
+scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Task = Literal["classification", "regression", "clustering"]
+TASKS: tuple[Task, ...] = ("classification", "regression", "clustering")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A candidate model family: the estimator class, its fixed arguments and search space."""
+
+    name: str
+    task: Task
+    estimator: str  # "module:Class"
+    fixed: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _f(lo: float, hi: float, log: bool = False) -> dict[str, Any]:
+    return {"type": "float", "low": lo, "high": hi, "log": log}
+
+
+def _i(lo: int, hi: int, log: bool = False) -> dict[str, Any]:
+    return {"type": "int", "low": lo, "high": hi, "log": log}
+
+
+def _c(*choices: Any) -> dict[str, Any]:
+    return {"type": "categorical", "choices": list(choices)}
+
+
+_FAMILIES = [
+    FamilySpec("logistic_regression", "classification",
+               "sklearn.linear_model:LogisticRegression", {"max_iter": 2000},
+               {"C": _f(1e-3, 1e2, log=True)}),
+    FamilySpec("random_forest", "classification",
+               "sklearn.ensemble:RandomForestClassifier", {"n_jobs": 1},
+               {"n_estimators": _i(50, 300), "max_depth": _i(2, 20),
+                "min_samples_leaf": _i(1, 10)}),
+    FamilySpec("gradient_boosting", "classification",
+               "sklearn.ensemble:HistGradientBoostingClassifier", {},
+               {"learning_rate": _f(0.01, 0.3, log=True), "max_depth": _i(2, 10),
+                "max_iter": _i(50, 300)}),
+    FamilySpec("ridge", "regression", "sklearn.linear_model:Ridge", {},
+               {"alpha": _f(1e-3, 1e3, log=True)}),
+    FamilySpec("random_forest", "regression",
+               "sklearn.ensemble:RandomForestRegressor", {"n_jobs": 1},
+               {"n_estimators": _i(50, 300), "max_depth": _i(2, 20),
+                "min_samples_leaf": _i(1, 10)}),
+    FamilySpec("gradient_boosting", "regression",
+               "sklearn.ensemble:HistGradientBoostingRegressor", {},
+               {"learning_rate": _f(0.01, 0.3, log=True), "max_depth": _i(2, 10),
+                "max_iter": _i(50, 300)}),
+    FamilySpec("kmeans", "clustering", "sklearn.cluster:KMeans", {"n_init": "auto"},
+               {"n_clusters": _i(2, 10)}),
+    FamilySpec("minibatch_kmeans", "clustering", "sklearn.cluster:MiniBatchKMeans",
+               {"n_init": "auto"}, {"n_clusters": _i(2, 10)}),
+    FamilySpec("gaussian_mixture", "clustering", "sklearn.mixture:GaussianMixture", {},
+               {"n_components": _i(2, 10), "covariance_type": _c("full", "diag")}),
+]
+
+FAMILIES: dict[tuple[Task, str], FamilySpec] = {(f.task, f.name): f for f in _FAMILIES}
+
+DEFAULT_FAMILIES: dict[Task, list[str]] = {
+    "classification": ["logistic_regression", "random_forest", "gradient_boosting"],
+    "regression": ["ridge", "random_forest", "gradient_boosting"],
+    "clustering": ["kmeans", "gaussian_mixture"],
+}
+
+
+def family_names(task: Task | None = None) -> list[str]:
+    """Family names known for a task (or for any task)."""
+    return sorted({name for (t, name) in FAMILIES if task is None or t == task})
+
+
+def get_family(task: Task, name: str) -> FamilySpec:
+    """The family spec, or KeyError naming what is available."""
+    try:
+        return FAMILIES[(task, name)]
+    except KeyError:
+        raise KeyError(
+            f"unknown model family {name!r} for task {task}; choose from {family_names(task)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric: its task, whether larger is better, and the sklearn scorer used in CV."""
+
+    name: str
+    task: Task
+    greater_is_better: bool
+    scorer: str | None  # sklearn scorer name; None = computed by kubecycle
+
+
+_METRICS = [
+    MetricSpec("accuracy", "classification", True, "accuracy"),
+    MetricSpec("balanced_accuracy", "classification", True, "balanced_accuracy"),
+    MetricSpec("f1", "classification", True, "f1_macro"),
+    MetricSpec("precision", "classification", True, "precision_macro"),
+    MetricSpec("recall", "classification", True, "recall_macro"),
+    MetricSpec("roc_auc", "classification", True, "roc_auc_ovr"),
+    MetricSpec("rmse", "regression", False, "neg_root_mean_squared_error"),
+    MetricSpec("mae", "regression", False, "neg_mean_absolute_error"),
+    MetricSpec("r2", "regression", True, "r2"),
+    MetricSpec("silhouette", "clustering", True, None),
+]
+
+METRICS: dict[str, MetricSpec] = {m.name: m for m in _METRICS}
+DEFAULT_METRIC: dict[Task, str] = {
+    "classification": "f1",
+    "regression": "rmse",
+    "clustering": "silhouette",
+}

@@ -1,0 +1,209 @@
+"""The one configuration model, loaded from YAML and validated with messages naming the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kubecycle.catalog import DEFAULT_FAMILIES, DEFAULT_METRIC, METRICS, Task, family_names
+from kubecycle.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqlSource(_Strict):
+    """Rows from a database: a SQLAlchemy URL and a query."""
+
+    url: str = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg2://user@host/db")
+    query: str = Field(min_length=1)
+
+
+class DataConfig(_Strict):
+    source: str | SqlSource = Field(description=".csv/.parquet path, http(s) URL, or {sql: ...}")
+    target: str | None = Field(None, description="label column; omit for clustering")
+    drop_columns: list[str] = Field(default_factory=list, description="columns never used")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap_sql(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("source"), dict):
+            source = dict(value["source"])
+            if "sql" in source:
+                if set(source) != {"sql"}:
+                    raise ValueError("source: give either a path/URL or {sql: {url, query}}")
+                value = {**value, "source": source["sql"]}
+        return value
+
+
+class SplitConfig(_Strict):
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class FeatureConfig(_Strict):
+    max_onehot_categories: int = Field(
+        15, ge=2, description="categorical columns with more levels are ordinal-encoded")
+    id_unique_ratio: float = Field(
+        0.95, gt=0.0, le=1.0, description="string/int columns this unique are treated as IDs")
+    select_k_best: int | None = Field(
+        None, ge=1, description="keep the k best features after encoding (None = all)")
+
+
+class ParamSpace(_Strict):
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamSpace:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical parameter needs a non-empty 'choices' list")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("numeric parameter needs 'low' <= 'high'")
+        elif self.log and self.low <= 0:
+            raise ValueError("log-scaled parameter needs 'low' > 0")
+        return self
+
+
+class TuningConfig(_Strict):
+    strategy: Literal["grid", "random", "bayesian"] = "bayesian"
+    trials: int = Field(8, ge=1, description="trials per family (grid: points per axis cap)")
+    cv_folds: int = Field(3, ge=2, le=20)
+    parallelism: int = Field(2, ge=1, description="families tuned at the same time")
+    timeout_seconds: float | None = Field(None, gt=0, description="per family search budget")
+    sample_rows: int | None = Field(
+        50_000, ge=100, description="tune on at most this many training rows (refit uses all)")
+
+
+class ModelsConfig(_Strict):
+    families: list[str] | None = Field(None, description="candidate families (task default)")
+    search_spaces: dict[str, dict[str, ParamSpace]] = Field(
+        default_factory=dict, description="per family: parameter -> space, replaces defaults")
+
+    @field_validator("families")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("give at least one family, or omit the key for the task default")
+        unknown = [f for f in value if f not in family_names()]
+        if unknown:
+            raise ValueError(f"unknown model family {unknown}; choose from {family_names()}")
+        return value
+
+
+class PromotionConfig(_Strict):
+    min_score: float | None = Field(None, description="challenger must reach this test score")
+    min_improvement: float = Field(
+        0.0, ge=0.0, description="challenger must beat the champion by more than this")
+
+
+class MlflowConfig(_Strict):
+    experiment: str = "kubecycle"
+    model_name: str = Field("kubecycle-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class KubecycleConfig(_Strict):
+    """Everything a training run needs; only data.source (and target) are required."""
+
+    data: DataConfig
+    task: Task | None = Field(None, description="inferred from the target when omitted")
+    metric: str | None = Field(None, description="primary metric (task default when omitted)")
+    split: SplitConfig = SplitConfig()
+    features: FeatureConfig = FeatureConfig()
+    tuning: TuningConfig = TuningConfig()
+    models: ModelsConfig = ModelsConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    output_dir: str | None = Field(None, description="where summary.json and reports go")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; choose from {sorted(METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KubecycleConfig:
+        if self.task == "clustering" and self.data.target is not None:
+            raise ValueError("task clustering takes no data.target; remove it")
+        if self.task in ("classification", "regression") and self.data.target is None:
+            raise ValueError(f"task {self.task} needs data.target (the label column)")
+        if self.task is not None:
+            self.check_for_task(self.task)
+        return self
+
+    def check_for_task(self, task: Task) -> None:
+        """Raise ValueError if metric or families do not belong to the task."""
+        if self.metric is not None and METRICS[self.metric].task != task:
+            names = sorted(m for m, s in METRICS.items() if s.task == task)
+            raise ValueError(f"metric {self.metric!r} is not a {task} metric; choose from {names}")
+        bad = [f for f in self.models.families or [] if f not in family_names(task)]
+        if bad:
+            raise ValueError(
+                f"models.families {bad} do not exist for {task}; choose from {family_names(task)}")
+
+    def resolved_metric(self, task: Task) -> str:
+        return self.metric or DEFAULT_METRIC[task]
+
+    def resolved_families(self, task: Task) -> list[str]:
+        return list(self.models.families or DEFAULT_FAMILIES[task])
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> KubecycleConfig:
+        return cls.model_validate_json(text)
+
+
+def _format_errors(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"] if not re.fullmatch(r"function-.*|str|.*\[.*", str(p)))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see the README's config reference)"
+        parts.append(f"{key or '<root>'}: {message}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def parse_config(raw: dict[str, Any], base_dir: Path | None = None) -> KubecycleConfig:
+    """Validate a config mapping; relative file sources resolve against base_dir."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a YAML mapping with at least a 'data' key")
+    source = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
+    if base_dir is not None and isinstance(source, str) and "://" not in source:
+        path = Path(source).expanduser()
+        if not path.is_absolute():
+            raw = {**raw, "data": {**raw["data"], "source": str((base_dir / path).resolve())}}
+    try:
+        return KubecycleConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {_format_errors(exc)}") from None
+
+
+def load_config(path: str | Path) -> KubecycleConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; pass an existing YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    try:
+        return parse_config(raw or {}, base_dir=path.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,39 @@
+"""One exception class per failure kind; each message says what was wrong and what to do."""
+
+from __future__ import annotations
+
+
+class KubecycleError(Exception):
+    """Base class: the CLI prints the message as one line and exits non-zero."""
+
+    exit_code = 1
+
+
+class ConfigError(KubecycleError):
+    """The configuration file is missing, unreadable or invalid."""
+
+    exit_code = 2
+
+
+class DataSourceError(KubecycleError):
+    """The data source cannot be read (missing file, bad format, unreachable URL or database)."""
+
+
+class DataValidationError(KubecycleError):
+    """The data does not fit the task or the registered data contract."""
+
+
+class TrainingError(KubecycleError):
+    """No candidate model could be trained or scored."""
+
+
+class TrackingError(KubecycleError):
+    """MLflow cannot be reached or refused a request."""
+
+
+class PackagingError(KubecycleError):
+    """The BentoML bento could not be built."""
+
+
+class PipelineRunError(KubecycleError):
+    """A pipeline task failed; the message names the task."""

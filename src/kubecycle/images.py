@@ -1,0 +1,15 @@
+"""Container image references, tags derived from the package version."""
+
+from __future__ import annotations
+
+import os
+
+from kubecycle import __version__
+
+DEFAULT_REGISTRY = "ghcr.io/kubecycle"
+
+
+def components_image() -> str:
+    """The image every pipeline stage runs in (KUBECYCLE_COMPONENTS_IMAGE overrides)."""
+    registry = os.environ.get("KUBECYCLE_IMAGE_REGISTRY", DEFAULT_REGISTRY)
+    return os.environ.get("KUBECYCLE_COMPONENTS_IMAGE", f"{registry}/components:{__version__}")

@@ -1,0 +1,47 @@
+"""Reading the MLflow model registry: the champion and what was registered with it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+CONTRACT_ARTIFACT = "contract/contract.json"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def version_by_alias(model_name: str, alias: str) -> RegisteredVersion | None:
+    """The version holding alias, or None when the model or alias does not exist."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        mv = MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+    return RegisteredVersion(model_name, str(mv.version), mv.run_id, dict(mv.tags))
+
+
+def load_contract(version: RegisteredVersion) -> dict[str, Any] | None:
+    """The data contract logged with a version's training run, or None if absent."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=CONTRACT_ARTIFACT)
+    except (MlflowException, OSError):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
