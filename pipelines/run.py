@@ -10,7 +10,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ def _publish(summary: dict[str, Any], output_dir: Path) -> dict[str, Any]:
 
 
 def default_output_dir(home: Path) -> Path:
-    return home / "runs" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return home / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
 
 
 def run_local(
@@ -105,9 +105,9 @@ def run_local(
         The summary (also written to output_dir/summary.json).
     """
     import kfp.local
+    from kubecycle.pipelines.training import build_training_pipeline
 
     from kubecycle.artifacts import read_json, write_json
-    from kubecycle.pipelines.training import build_training_pipeline
 
     home = kubecycle_home()
     output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
@@ -160,7 +160,6 @@ def compile_pipeline(cfg: KubecycleConfig, output_path: str | Path,
                      tracking_uri: str = "http://kubecycle-mlflow:5000") -> Path:
     """Compile the training pipeline to KFP IR YAML with the config baked in as default."""
     from kfp import compiler
-
     from kubecycle.pipelines.training import build_training_pipeline
 
     output_path = Path(output_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from kubecycle.components.tune.core import split_xy
 
 from kubecycle.catalog import Task
-from kubecycle.components.tune.core import split_xy
 
 EXPLAIN_ROWS = 200
 BACKGROUND_ROWS = 100
@@ -55,7 +54,6 @@ def explain_model(model, frame: pd.DataFrame, target: str | None, task: Task, se
     the assigned cluster (SHAP needs a supervised output).
     Returns the Explanation and the shap.Explanation for plotting.
     """
-    import shap
 
     x, _ = split_xy(frame, target)
     sample = x.sample(min(len(x), EXPLAIN_ROWS), random_state=seed)

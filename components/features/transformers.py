@@ -17,13 +17,13 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 class DatetimeExpander(TransformerMixin, BaseEstimator):
     """Turn datetime (or date-like text) columns into year, month, day, weekday and hour."""
 
-    def fit(self, X, y=None):  # noqa: N803 (scikit-learn's argument names)
+    def fit(self, X, y=None):
         frame = pd.DataFrame(X)
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = frame.shape[1]
         return self
 
-    def transform(self, X):  # noqa: N803
+    def transform(self, X):
         frame = pd.DataFrame(X)
         columns = []
         for name in frame.columns:

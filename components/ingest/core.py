@@ -41,7 +41,8 @@ def _parse(payload: bytes | str | Path, fmt: str, name: str) -> pd.DataFrame:
         sep = "\t" if name.lower().endswith(".tsv") else ","
         return pd.read_csv(buffer, sep=sep)
     except pd.errors.EmptyDataError:
-        raise DataSourceError(f"data.source {name} is empty; give a file with a header row and data") from None
+        raise DataSourceError(
+            f"data.source {name} is empty; give a file with a header row and data") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise DataSourceError(
             f"data.source {name} could not be read as {fmt}: {str(exc).splitlines()[0]}; "
@@ -54,7 +55,8 @@ def _read_http(url: str) -> bytes:
     try:
         response = requests.get(url, timeout=HTTP_TIMEOUT_SECONDS)
     except requests.RequestException as exc:
-        raise DataSourceError(f"data.source {url} is unreachable ({type(exc).__name__}); check the URL") from None
+        raise DataSourceError(
+            f"data.source {url} is unreachable ({type(exc).__name__}); check the URL") from None
     if response.status_code != 200:
         raise DataSourceError(f"data.source {url} answered HTTP {response.status_code}; check the URL")
     return response.content

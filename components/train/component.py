@@ -1,9 +1,7 @@
 """kfp component for the select-and-train stage."""
 
-from typing import List
 
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
-
 from kubecycle.components._kfp import stage_component
 
 
@@ -14,18 +12,18 @@ def train_model(
     run_id: str,
     train: Input[Dataset],
     plan: Input[Artifact],
-    tune_results: Input[List[Artifact]],
+    tune_results: Input[list[Artifact]],
     model: Output[Model],
     selection: Output[Artifact],
 ) -> None:
     """Pick the best family by CV score and refit it on the whole training set."""
     import joblib
     import mlflow
-
-    from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.components.features.core import FeaturePlan
     from kubecycle.components.train.core import fit_final, select_best
     from kubecycle.components.tune.core import TuneResult
+
+    from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

@@ -1,14 +1,12 @@
 """kfp components for the tune stage: list the candidates, then tune one family per task."""
 
-from typing import List  # kfp needs typing.List, not list[...]
 
 from kfp.dsl import Artifact, Dataset, Input, Output
-
 from kubecycle.components._kfp import stage_component
 
 
 @stage_component
-def candidate_families(config: str, run_id: str, contract: Input[Artifact]) -> List[dict]:
+def candidate_families(config: str, run_id: str, contract: Input[Artifact]) -> list[dict]:
     """One loop item per model family to tune for the (configured or inferred) task.
 
     Each item carries the parent run id too: kfp.local replaces every task-output
@@ -34,10 +32,10 @@ def tune_family(
 ) -> None:
     """Cross-validated search of one family; every trial is a nested MLflow run."""
     import mlflow
-
-    from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.components.features.core import FeaturePlan
     from kubecycle.components.tune.core import tune_family as search
+
+    from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

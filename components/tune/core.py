@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from kubecycle.components.features.core import FeaturePlan, build_preprocessor
 
 from kubecycle.catalog import METRICS, FamilySpec, Task, get_family
-from kubecycle.components.features.core import FeaturePlan, build_preprocessor
 from kubecycle.config import KubecycleConfig, ParamSpace
 
 GRID_POINTS_PER_AXIS = 3
@@ -55,7 +55,7 @@ def make_model(plan: FeaturePlan, spec: FamilySpec, params: dict[str, Any], seed
                      ("model", make_estimator(spec, params, seed))])
 
 
-def silhouette_scorer(estimator, X, y=None) -> float:  # noqa: N803
+def silhouette_scorer(estimator, X, y=None) -> float:
     """Silhouette of the clusters a fitted clustering Pipeline assigns to X (-1 if one)."""
     from sklearn.metrics import silhouette_score
 
@@ -94,7 +94,7 @@ def _grid(spaces: dict[str, ParamSpace]) -> dict[str, list[Any]]:
         lo, hi = space.low, space.high
         points = (np.geomspace(lo, hi, GRID_POINTS_PER_AXIS) if space.log
                   else np.linspace(lo, hi, GRID_POINTS_PER_AXIS))
-        grid[name] = sorted({int(round(p)) for p in points} if space.type == "int"
+        grid[name] = sorted({round(p) for p in points} if space.type == "int"
                             else {float(p) for p in points})
     return grid
 
@@ -200,7 +200,8 @@ def tune_family(
                         failed_trials=len(errors))
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
-        result.error = f"all {len(study.trials)} trials failed; first error: {errors[0] if errors else 'none'}"
+        first = errors[0] if errors else "none"
+        result.error = f"all {len(study.trials)} trials failed; first error: {first}"
         return result
     best = max(completed, key=lambda t: t.value)
     result.best_params = {**best.params}

@@ -171,7 +171,8 @@ class KubecycleConfig(_Strict):
 def _format_errors(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"] if not re.fullmatch(r"function-.*|str|.*\[.*", str(p)))
+        parts_of_key = [str(p) for p in item["loc"]]
+        key = ".".join(p for p in parts_of_key if not re.fullmatch(r"function-.*|str|.*\[.*", p))
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see the README's config reference)"

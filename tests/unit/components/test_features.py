@@ -1,0 +1,35 @@
+import numpy as np
+from kubecycle.components.features.core import FeaturePlan, build_preprocessor, plan_features
+from kubecycle.components.validate.core import clean
+
+from kubecycle.config import FeatureConfig
+
+
+def test_plan_routes_columns_by_kind(mixed):
+    contract = clean(mixed, "churn").contract
+    plan = plan_features(contract, FeatureConfig())
+    assert plan.numeric == ["x1", "x2", "amount"]
+    assert plan.onehot == ["colour", "member"]
+    assert plan.datetime == ["signup"]
+    assert plan.dropped["constant"] == "constant"
+    assert plan.dropped["customer_id"].startswith("ID-like")
+    assert FeaturePlan.from_dict(plan.to_dict()) == plan
+
+
+def test_many_levels_are_ordinal(mixed):
+    frame = mixed.assign(city=[f"city{i % 40}" for i in range(len(mixed))])
+    plan = plan_features(clean(frame, "churn").contract, FeatureConfig(max_onehot_categories=10))
+    assert "city" in plan.ordinal
+
+
+def test_preprocessor_handles_missing_and_unseen_values(mixed):
+    plan = plan_features(clean(mixed, "churn").contract, FeatureConfig(select_k_best=4))
+    x = mixed.drop(columns=["churn"])
+    pre = build_preprocessor(plan).fit(x, mixed.churn)
+    unseen = x.head(3).assign(colour=["purple", None, "red"], x2=np.nan, signup="garbage")
+    out = pre.transform(unseen)
+    assert out.shape == (3, 4)
+    assert np.isfinite(out).all()
+    names = build_preprocessor(FeaturePlan(**{**plan.to_dict(), "select_k_best": None})).fit(
+        x).get_feature_names_out()
+    assert "datetime__signup_month" in names and "onehot__colour_red" in names

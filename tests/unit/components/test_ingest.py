@@ -1,0 +1,72 @@
+import http.server
+import threading
+from functools import partial
+
+import pandas as pd
+import pytest
+import sqlalchemy
+from kubecycle.components.ingest.core import ingest
+
+from kubecycle.config import SqlSource
+from kubecycle.errors import DataSourceError
+
+
+def test_csv_and_parquet(tmp_path, penguins):
+    penguins.to_parquet(tmp_path / "p.parquet")
+    penguins.to_csv(tmp_path / "p.csv", index=False)
+    csv = ingest(str(tmp_path / "p.csv"))
+    parquet = ingest(str(tmp_path / "p.parquet"))
+    assert (csv.rows, csv.columns) == penguins.shape
+    pd.testing.assert_frame_equal(parquet.frame, penguins)
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_url(http_folder, penguins):
+    folder, base = http_folder
+    penguins.to_csv(folder / "p.csv", index=False)
+    penguins.to_parquet(folder / "p.parquet")
+    assert ingest(f"{base}/p.csv").rows == len(penguins)
+    assert ingest(f"{base}/p.parquet").rows == len(penguins)
+    with pytest.raises(DataSourceError, match="HTTP 404"):
+        ingest(f"{base}/missing.csv")
+
+
+def test_sql_against_real_postgres(postgres_url, penguins):
+    engine = sqlalchemy.create_engine(postgres_url)
+    penguins.to_sql("penguins", engine, if_exists="replace", index=False)
+    engine.dispose()
+    result = ingest(SqlSource(url=postgres_url, query="select * from penguins where year > 2007"))
+    assert result.rows == int((penguins.year > 2007).sum())
+    assert list(result.frame.columns) == list(penguins.columns)
+    with pytest.raises(DataSourceError, match="no_such_table"):
+        ingest(SqlSource(url=postgres_url, query="select * from no_such_table"))
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (None, "missing.csv", "not found"),
+        (b"", "empty.csv", "is empty"),
+        (b"a,b\n", "header_only.csv", "has no rows"),
+        (b"PAR1garbage", "broken.parquet", "could not be read as parquet"),
+        (b"a,b\n1,2,3,4\n\"unclosed", "bad.csv", "could not be read as csv"),
+        (b"a,b\n1,2\n", "data.xlsx", "unsupported file type"),
+    ],
+)
+def test_bad_files_raise_clear_errors(tmp_path, content, name, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataSourceError, match=message) as caught:
+        ingest(str(path))
+    assert name in str(caught.value)

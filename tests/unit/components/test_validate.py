@@ -1,0 +1,84 @@
+import numpy as np
+import pandas as pd
+import pytest
+from kubecycle.components.validate.core import (
+    check_contract,
+    clean,
+    column_kind,
+    infer_contract,
+    infer_task,
+)
+
+from kubecycle.errors import DataValidationError
+
+
+def test_clean_counts_duplicates_and_missing_targets(penguins):
+    frame = pd.concat([penguins, penguins.head(5)], ignore_index=True)
+    frame.loc[10, "species"] = None
+    result = clean(frame, "species")
+    assert result.dropped_duplicates == 5
+    assert result.dropped_missing_target == 1
+    assert len(result.frame) == len(penguins) - 1
+    assert result.task == "classification"
+    assert result.contract["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_contract_describes_each_column(mixed):
+    contract = infer_contract(mixed, "churn", "classification")
+    columns = contract["columns"]
+    assert columns["x1"]["kind"] == "numeric" and columns["x1"]["min"] < columns["x1"]["max"]
+    assert columns["x2"]["nullable"] and 0 < columns["x2"]["missing_share"] < 0.3
+    assert columns["colour"]["categories"] == ["blue", "green", "red"]
+    assert columns["member"]["kind"] == "boolean"
+    assert columns["signup"]["kind"] == "datetime"
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [(["a", "b"], "classification"), ([0, 1, 2], "classification"),
+     ([True, False], "classification"), ([0.5, 1.7, 2.9], "regression")],
+)
+def test_infer_task(values, task):
+    frame = pd.DataFrame({"y": values * 30 if task != "regression" else
+                          np.linspace(0, 100, 90), "x": range(90 if task == "regression"
+                                                             else 30 * len(values))})
+    assert infer_task(frame, "y") == task
+    assert infer_task(frame, None) == "clustering"
+
+
+def test_column_kind_keeps_short_codes_categorical():
+    assert column_kind(pd.Series(["A1", "B2"] * 5)) == "categorical"
+    assert column_kind(pd.Series(["2024-01-02 10:00", "2024-03-04 11:30"] * 5)) == "datetime"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "target", "task", "message"),
+    [
+        (lambda f: f, "nope", None, "target column 'nope' not found"),
+        (lambda f: f.iloc[0:0], "species", None, "empty"),
+        (lambda f: f.assign(species=None), "species", None, "no rows left"),
+        (lambda f: f.assign(species="Adelie"), "species", None, "single class"),
+        (lambda f: f.assign(note=np.nan), "species", None, "['note'] hold no values"),
+        (lambda f: f, "species", "regression", "is not numeric"),
+    ],
+)
+def test_bad_data_is_rejected_clearly(penguins, mutate, target, task, message):
+    with pytest.raises(DataValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        clean(mutate(penguins), target, task)
+
+
+def test_drop_columns_must_exist(penguins):
+    assert "year" not in clean(penguins, "species", drop_columns=["year"]).frame
+    with pytest.raises(DataValidationError, match="drop_columns names"):
+        clean(penguins, "species", drop_columns=["nope"])
+
+
+def test_check_contract_reports_missing_and_retyped_columns(penguins):
+    contract = infer_contract(penguins, "species", "classification")
+    assert check_contract(penguins, contract) == []
+    assert check_contract(penguins.drop(columns=["species"]), contract) == []  # unlabelled ok
+    changed = penguins.drop(columns=["island"]).assign(body_mass_g="heavy")
+    assert check_contract(changed, contract) == [
+        "column 'island' is missing",
+        "column 'body_mass_g' is categorical, the contract says numeric",
+    ]
