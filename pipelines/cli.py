@@ -21,9 +21,8 @@ ConfigArg = Annotated[Path | None, typer.Argument(
 
 
 def _load(config: Path | None):
-    from kubecycle.examples import DEMO_CONFIG
-
     from kubecycle.config import load_config
+    from kubecycle.examples import DEMO_CONFIG
 
     return load_config(config or DEMO_CONFIG)
 
@@ -58,9 +57,9 @@ def run(
         help="MLflow server; default: a local store under KUBECYCLE_HOME")] = None,
 ) -> None:
     """Run the whole lifecycle locally on kfp's local runner."""
-    from kubecycle.pipelines.run import run_local
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from kubecycle.pipelines.run import run_local
     from kubecycle.settings import tracking_uri_from_env
 
     try:

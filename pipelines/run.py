@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -105,9 +106,9 @@ def run_local(
         The summary (also written to output_dir/summary.json).
     """
     import kfp.local
-    from kubecycle.pipelines.training import build_training_pipeline
 
     from kubecycle.artifacts import read_json, write_json
+    from kubecycle.pipelines.training import build_training_pipeline
 
     home = kubecycle_home()
     output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
@@ -121,16 +122,16 @@ def run_local(
                        pipeline_root=str(home / "kfp"), raise_on_error=True)
         pipeline = build_training_pipeline(cfg.tuning.parallelism)
         tee = _TaskLog(log, on_progress)
+        run_name = f"{output.name}-{uuid.uuid4().hex[:8]}"  # unique: finds our run on failure
         try:
             with contextlib.redirect_stdout(tee), warnings.catch_warnings():
                 # kfp.local warns that the cluster image and resource requests do not apply
                 warnings.simplefilter("ignore", RuntimeWarning)
                 warnings.simplefilter("ignore", UserWarning)
-                result = pipeline(config=cfg.to_json(), tracking_uri=task_uri,
-                                  run_name=output.name)
+                result = pipeline(config=cfg.to_json(), tracking_uri=task_uri, run_name=run_name)
         except RuntimeError as exc:
             reason = tee.kubecycle_error or tee.last_error or ANSI.sub("", str(exc))
-            _fail_open_runs(task_uri)
+            _mark_failed(task_uri, cfg.mlflow.experiment, run_name)
             raise PipelineRunError(f"{reason} (full log: {output / 'pipeline.log'})") from None
         summary = read_json(result.output.path)
     summary = {**_publish(summary, output), "tracking_uri": report_uri,
@@ -140,18 +141,19 @@ def run_local(
     return summary
 
 
-def _fail_open_runs(tracking_uri: str) -> None:
-    """Mark parent runs left RUNNING by a failed pipeline as FAILED (best effort)."""
+def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:
+    """Mark this invocation's parent run FAILED if it was opened (best effort: the run's
+    own error is what the user needs to see)."""
     with contextlib.suppress(Exception):
         import mlflow
 
         from kubecycle.tracking import PARENT_RUN_TAG
 
-        mlflow.set_tracking_uri(tracking_uri)
-        client = mlflow.MlflowClient()
-        runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
-                                  filter_string=f"tags.`{PARENT_RUN_TAG}` = 'true' and "
-                                                "attributes.status = 'RUNNING'")
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment)
+        runs = client.search_runs([found.experiment_id] if found else [],
+                                  f"tags.`{PARENT_RUN_TAG}` = 'true' and "
+                                  f"attributes.run_name = '{run_name}'")
         for run in runs:
             client.set_terminated(run.info.run_id, "FAILED")
 
@@ -160,6 +162,7 @@ def compile_pipeline(cfg: KubecycleConfig, output_path: str | Path,
                      tracking_uri: str = "http://kubecycle-mlflow:5000") -> Path:
     """Compile the training pipeline to KFP IR YAML with the config baked in as default."""
     from kfp import compiler
+
     from kubecycle.pipelines.training import build_training_pipeline
 
     output_path = Path(output_path)

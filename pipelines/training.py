@@ -5,6 +5,7 @@ cluster runs. Imports only kfp and the component wrappers (no heavy libraries)."
 from collections.abc import Callable
 
 from kfp import dsl
+
 from kubecycle.components.evaluate.component import evaluate_model
 from kubecycle.components.explain.component import explain_model
 from kubecycle.components.explore.component import explore_data

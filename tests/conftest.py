@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from kubecycle.examples import EXAMPLES_DIR
 
 
@@ -54,6 +55,11 @@ def mixed_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture
 def mixed() -> pd.DataFrame:
     return mixed_frame()
+
+
+@pytest.fixture
+def make_mixed():
+    return mixed_frame
 
 
 @pytest.fixture(scope="session")

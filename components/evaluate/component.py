@@ -1,6 +1,7 @@
 """kfp component for the evaluate stage."""
 
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -21,10 +22,10 @@ def evaluate_model(
 
     import joblib
     import mlflow
-    from kubecycle.components.evaluate.core import evaluate_model as evaluate
-    from kubecycle.components.evaluate.core import write_report
 
     from kubecycle.artifacts import read_json, read_table, write_json
+    from kubecycle.components.evaluate.core import evaluate_model as evaluate
+    from kubecycle.components.evaluate.core import write_report
 
     feature_plan = read_json(plan.path)
     result = evaluate(joblib.load(model.path), read_table(test.path), feature_plan["target"],

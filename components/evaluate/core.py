@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from kubecycle.components.tune.core import silhouette_scorer, split_xy
 
 from kubecycle.catalog import Task
+from kubecycle.components.tune.core import silhouette_scorer, split_xy
 
 
 @dataclass

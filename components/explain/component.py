@@ -1,6 +1,7 @@
 """kfp component for the explain stage."""
 
 from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -20,10 +21,10 @@ def explain_model(
 
     import joblib
     import mlflow
-    from kubecycle.components.explain.core import explain_model as explain
-    from kubecycle.components.explain.core import write_report, write_summary_plot
 
     from kubecycle.artifacts import read_json, read_table, write_json
+    from kubecycle.components.explain.core import explain_model as explain
+    from kubecycle.components.explain.core import write_report, write_summary_plot
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

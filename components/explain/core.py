@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from kubecycle.components.tune.core import split_xy
 
 from kubecycle.catalog import Task
+from kubecycle.components.tune.core import split_xy
 
 EXPLAIN_ROWS = 200
 BACKGROUND_ROWS = 100

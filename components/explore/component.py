@@ -1,6 +1,7 @@
 """kfp component for the EDA stage."""
 
 from kfp.dsl import HTML, Dataset, Input, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -10,9 +11,9 @@ def explore_data(
 ) -> None:
     """Write the EDA report as an HTML artifact and log it to MLflow."""
     import mlflow
-    from kubecycle.components.explore.core import build_eda_report
 
     from kubecycle.artifacts import read_table
+    from kubecycle.components.explore.core import build_eda_report
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

@@ -1,6 +1,7 @@
 """kfp component for the feature-planning stage."""
 
 from kfp.dsl import Artifact, Input, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -10,9 +11,9 @@ def plan_features(
 ) -> None:
     """Write the feature plan (columns per encoder, dropped columns with reasons)."""
     import mlflow
-    from kubecycle.components.features.core import plan_features as make_plan
 
     from kubecycle.artifacts import read_json, write_json
+    from kubecycle.components.features.core import plan_features as make_plan
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

@@ -79,12 +79,13 @@ def plan_features(contract: dict[str, Any], settings: FeatureConfig) -> FeatureP
 def build_preprocessor(plan: FeaturePlan):
     """The preprocessing Pipeline (ColumnTransformer, optional SelectKBest) for a plan."""
     import numpy as np
-    from kubecycle.components.features.transformers import DatetimeExpander
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import SelectKBest, f_classif, f_regression
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    from kubecycle.components.features.transformers import DatetimeExpander
 
     def as_text():
         return SimpleImputer(strategy="constant", fill_value="__missing__", keep_empty_features=True)

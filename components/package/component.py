@@ -1,6 +1,7 @@
 """kfp component for the package stage."""
 
 from kfp.dsl import Artifact, Input, Model, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -18,9 +19,9 @@ def package_model(
 
     import joblib
     import mlflow
-    from kubecycle.components.package.core import build_bento
 
     from kubecycle.artifacts import read_json, write_json
+    from kubecycle.components.package.core import build_bento
     from kubecycle.settings import bentoml_home
 
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))

@@ -1,6 +1,7 @@
 """kfp component for the register stage."""
 
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -18,9 +19,9 @@ def register_model(
 ) -> None:
     """Register a model version; alias `champion` only if it passes the gate."""
     import joblib
-    from kubecycle.components.register.core import register_model as register
 
     from kubecycle.artifacts import read_json, read_table, write_json
+    from kubecycle.components.register.core import register_model as register
     from kubecycle.config import KubecycleConfig
     from kubecycle.tracking import connect
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from kubecycle.catalog import METRICS, Task
 from kubecycle.components.evaluate.core import score
 from kubecycle.components.register.gate import GateDecision, decide
 from kubecycle.components.tune.core import split_xy
-
-from kubecycle.catalog import METRICS, Task
 from kubecycle.errors import TrackingError
 from kubecycle.registry import CHALLENGER, CHAMPION, CONTRACT_ARTIFACT, version_by_alias
 

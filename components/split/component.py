@@ -1,6 +1,7 @@
 """kfp component for the split stage."""
 
 from kfp.dsl import Artifact, Dataset, Input, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -13,9 +14,8 @@ def split_data(
     test: Output[Dataset],
 ) -> None:
     """Seeded train/test split (stratified for classification)."""
-    from kubecycle.components.split.core import split_frame
-
     from kubecycle.artifacts import read_json, read_table, write_table
+    from kubecycle.components.split.core import split_frame
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

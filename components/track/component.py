@@ -1,6 +1,7 @@
 """kfp component that opens the parent MLflow run."""
 
 from kfp.dsl import HTML, Artifact, Input, Output, OutputPath
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -14,7 +15,6 @@ def start_run(config: str, tracking_uri: str, run_name: str, run_id: OutputPath(
     from pathlib import Path
 
     from kubecycle.components.track.core import start_parent_run
-
     from kubecycle.config import KubecycleConfig
 
     parent = start_parent_run(KubecycleConfig.from_json(config), tracking_uri, run_name)
@@ -38,9 +38,8 @@ def summarize_run(
     """Gather the run's outcome into one JSON document and close the parent run."""
     import os
 
-    from kubecycle.components.track.core import build_summary, finish_parent_run
-
     from kubecycle.artifacts import read_json, write_json
+    from kubecycle.components.track.core import build_summary, finish_parent_run
 
     document = build_summary(
         tracking_uri=tracking_uri, run_id=run_id, selection=read_json(selection.path),

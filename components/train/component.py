@@ -2,6 +2,7 @@
 
 
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -19,11 +20,11 @@ def train_model(
     """Pick the best family by CV score and refit it on the whole training set."""
     import joblib
     import mlflow
+
+    from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.components.features.core import FeaturePlan
     from kubecycle.components.train.core import fit_final, select_best
     from kubecycle.components.tune.core import TuneResult
-
-    from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from kubecycle.components.features.core import FeaturePlan
-from kubecycle.components.tune.core import TuneResult, make_model, split_xy
 
 from kubecycle.catalog import get_family
+from kubecycle.components.features.core import FeaturePlan
+from kubecycle.components.tune.core import TuneResult, make_model, split_xy
 from kubecycle.errors import TrainingError
 
 

@@ -2,6 +2,7 @@
 
 
 from kfp.dsl import Artifact, Dataset, Input, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -32,10 +33,10 @@ def tune_family(
 ) -> None:
     """Cross-validated search of one family; every trial is a nested MLflow run."""
     import mlflow
-    from kubecycle.components.features.core import FeaturePlan
-    from kubecycle.components.tune.core import tune_family as search
 
     from kubecycle.artifacts import read_json, read_table, write_json
+    from kubecycle.components.features.core import FeaturePlan
+    from kubecycle.components.tune.core import tune_family as search
     from kubecycle.config import KubecycleConfig
 
     cfg = KubecycleConfig.from_json(config)

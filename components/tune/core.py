@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from kubecycle.components.features.core import FeaturePlan, build_preprocessor
 
 from kubecycle.catalog import METRICS, FamilySpec, Task, get_family
+from kubecycle.components.features.core import FeaturePlan, build_preprocessor
 from kubecycle.config import KubecycleConfig, ParamSpace
 
 GRID_POINTS_PER_AXIS = 3

@@ -1,6 +1,7 @@
 """kfp component for the validate-and-clean stage."""
 
 from kfp.dsl import Artifact, Dataset, Input, Output
+
 from kubecycle.components._kfp import stage_component
 
 
@@ -15,10 +16,10 @@ def validate_data(
 ) -> None:
     """Clean the rows, infer the data contract, and check it against the champion's."""
     import mlflow
-    from kubecycle.components.validate.core import check_contract
-    from kubecycle.components.validate.core import clean as clean_rows
 
     from kubecycle.artifacts import read_table, write_json, write_table
+    from kubecycle.components.validate.core import check_contract
+    from kubecycle.components.validate.core import clean as clean_rows
     from kubecycle.config import KubecycleConfig
     from kubecycle.errors import ConfigError, DataValidationError
     from kubecycle.registry import CHAMPION, load_contract, version_by_alias

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
-from kubecycle.examples import DEMO_CONFIG
 
 from kubecycle.config import load_config, parse_config
 from kubecycle.errors import ConfigError
+from kubecycle.examples import DEMO_CONFIG
 
 
 def test_demo_config_loads_with_defaults():

@@ -1,7 +1,7 @@
 import numpy as np
+
 from kubecycle.components.features.core import FeaturePlan, build_preprocessor, plan_features
 from kubecycle.components.validate.core import clean
-
 from kubecycle.config import FeatureConfig
 
 

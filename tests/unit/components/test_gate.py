@@ -1,4 +1,5 @@
 import pytest
+
 from kubecycle.components.register.gate import decide
 
 

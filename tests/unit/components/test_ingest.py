@@ -5,8 +5,8 @@ from functools import partial
 import pandas as pd
 import pytest
 import sqlalchemy
-from kubecycle.components.ingest.core import ingest
 
+from kubecycle.components.ingest.core import ingest
 from kubecycle.config import SqlSource
 from kubecycle.errors import DataSourceError
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
-from kubecycle.components.split.core import split_frame
 
+from kubecycle.components.split.core import split_frame
 from kubecycle.errors import DataValidationError
 
 

@@ -1,9 +1,9 @@
 import pytest
+
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
-
 from kubecycle.config import FeatureConfig
 from kubecycle.errors import TrainingError
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from kubecycle.components.validate.core import (
     check_contract,
     clean,
@@ -8,7 +9,6 @@ from kubecycle.components.validate.core import (
     infer_contract,
     infer_task,
 )
-
 from kubecycle.errors import DataValidationError
 
 

@@ -1,0 +1,150 @@
+"""The whole lifecycle through the `kubecycle` command, with real MLflow server processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+KUBECYCLE = str(Path(sys.executable).parent / "kubecycle")
+FAST = {"tuning": {"trials": 3, "strategy": "random", "cv_folds": 3}}
+
+
+def kubecycle(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([KUBECYCLE, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def write_config(folder: Path, data: dict, **extra) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({"data": data, **FAST, **extra}))
+    return path
+
+
+def test_demo_twice_promotes_then_gates(tmp_path):
+    """No config, no tracking URI: the shipped demo on a local store, run twice."""
+    first = kubecycle("run", "--output", str(tmp_path / "one"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert summary["status"] == "promoted" and summary["model_version"] == "1"
+    assert summary["task"] == "classification" and summary["model_name"] == "penguins-species"
+    assert summary["metrics"]["test"]["accuracy"] > 0.9
+    assert summary["model"]["family"] in {"logistic_regression", "random_forest",
+                                          "gradient_boosting"}
+    assert len(summary["model"]["ranking"]) == 3
+    assert summary["bento_tag"].startswith("penguins-species:")
+    for report in summary["reports"].values():
+        assert Path(report).is_file() and Path(report).stat().st_size > 500
+    home = tmp_path / "home"  # KUBECYCLE_HOME from the autouse fixture
+    assert summary["tracking_uri"] == f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    assert "kubecycle run: promoted" in first.stdout
+
+    second = kubecycle("run", "--output", str(tmp_path / "two"), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    again = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert again["model_version"] == "2"
+    assert again["status"] == "rejected" and "does not beat" in again["reason"]
+
+    client = MlflowClient(summary["tracking_uri"])
+    assert str(client.get_model_version_by_alias("penguins-species", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("penguins-species", "challenger").version) == "2"
+    assert client.get_model_version("penguins-species", "1").tags["kubecycle.bento_tag"] == (
+        summary["bento_tag"])
+    parent = client.get_run(summary["run_id"])
+    assert parent.info.status == "FINISHED"
+    trials = client.search_runs([parent.info.experiment_id],
+                                f"tags.mlflow.parentRunId = '{summary['run_id']}'")
+    assert len(trials) == 24  # 3 families x the default 8 trials, each a nested run
+
+
+def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
+    make_mixed(400).drop(columns=["churn"]).to_parquet(tmp_path / "data.parquet")
+    config = write_config(tmp_path, {"source": "data.parquet", "target": "amount"},
+                          mlflow={"model_name": "amounts"})
+    result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
+                       "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["task"] == "regression" and summary["metric"] == "rmse"
+    assert summary["metrics"]["test"]["r2"] > 0.8
+    assert summary["tracking_uri"] == mlflow_server
+
+
+def test_clustering_without_target(tmp_path, mlflow_server, penguins):
+    penguins.drop(columns=["species"]).to_csv(tmp_path / "data.csv", index=False)
+    config = write_config(tmp_path, {"source": "data.csv"}, mlflow={"model_name": "groups"},
+                          models={"families": ["kmeans"]})
+    result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
+                       "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["task"] == "clustering" and summary["status"] == "promoted"
+    assert 0 < summary["metrics"]["test"]["silhouette"] <= 1
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    text = " ".join(result.stderr.split())  # rich may wrap the line
+    for word in words:
+        assert word in text, text
+
+
+@pytest.mark.parametrize(
+    ("data", "extra", "words"),
+    [
+        ({"source": "missing.csv", "target": "y"}, {}, ["missing.csv not found"]),
+        ({"source": "garbage.csv", "target": "y"}, {}, ["garbage.csv could not be read"]),
+        ({"source": "penguins.csv", "target": "specie"}, {}, ["target column 'specie' not found"]),
+        ({"source": "penguins.csv", "target": "species"}, {"task": "regression"},
+         ["is not numeric"]),
+        ({"source": "one_class.csv", "target": "species"}, {}, ["single class"]),
+        ({"source": "empty_col.csv", "target": "species"}, {}, ["['note'] hold no values"]),
+        ({"source": "header.csv", "target": "species"}, {}, ["has no rows"]),
+    ],
+)
+def test_bad_data_fails_in_one_line_and_registers_nothing(
+        tmp_path, mlflow_server, penguins, data, extra, words, request):
+    penguins.to_csv(tmp_path / "penguins.csv", index=False)
+    penguins.assign(species="Adelie").to_csv(tmp_path / "one_class.csv", index=False)
+    penguins.assign(note=float("nan")).to_csv(tmp_path / "empty_col.csv", index=False)
+    penguins.head(0).to_csv(tmp_path / "header.csv", index=False)
+    (tmp_path / "garbage.csv").write_bytes(b"\xff\xfe\x00garbage\x00\xff,\n\x00")
+    name = "bad-" + re.sub(r"[^a-z0-9]+", "-", request.node.callspec.id.lower()).strip("-")
+    config = write_config(tmp_path, data, mlflow={"model_name": name}, **extra)
+    result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
+                       "--tracking-uri", mlflow_server, cwd=tmp_path)
+    _one_line_error(result, *words)
+    client = MlflowClient(mlflow_server)
+    assert client.search_model_versions(f"name = '{name}'") == []
+    assert not (tmp_path / "out" / "summary.json").exists()
+    experiment = client.get_experiment_by_name("kubecycle").experiment_id
+    parents = client.search_runs([experiment], f"tags.`kubecycle.model_name` = '{name}'")
+    assert [r.info.status for r in parents] == ["FAILED"]
+
+
+def test_bad_config_and_unreachable_mlflow(tmp_path, penguins):
+    penguins.to_csv(tmp_path / "penguins.csv", index=False)
+    bad_family = write_config(tmp_path, {"source": "penguins.csv", "target": "species"},
+                              models={"families": ["xgboostt"]})
+    _one_line_error(kubecycle("run", str(bad_family), cwd=tmp_path),
+                    "models.families", "unknown model family ['xgboostt']")
+    bad_metric = write_config(tmp_path, {"source": "penguins.csv", "target": "species"},
+                              metric="rmse")
+    _one_line_error(kubecycle("run", str(bad_metric), cwd=tmp_path),
+                    "metric 'rmse' is not a classification metric")
+    config = write_config(tmp_path, {"source": "penguins.csv", "target": "species"})
+    from kubecycle.tracking import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    _one_line_error(kubecycle("run", str(config), "--tracking-uri", dead, cwd=tmp_path),
+                    f"MLflow tracking server {dead} is unreachable")

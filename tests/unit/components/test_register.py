@@ -1,0 +1,80 @@
+"""The register stage against a real MLflow server process."""
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from kubecycle.components.evaluate.core import evaluate_model
+from kubecycle.components.features.core import plan_features
+from kubecycle.components.register.core import register_model
+from kubecycle.components.split.core import split_frame
+from kubecycle.components.track.core import start_parent_run
+from kubecycle.components.train.core import fit_final, select_best
+from kubecycle.components.tune.core import TuneResult
+from kubecycle.components.validate.core import clean
+from kubecycle.config import parse_config
+from kubecycle.registry import CHAMPION, load_contract, version_by_alias
+
+
+def _register(penguins, server, name, family, params, **gate):
+    cfg = parse_config({"data": {"source": "x.csv", "target": "species"},
+                        "mlflow": {"model_name": name}})
+    run_id = start_parent_run(cfg, server)
+    cleaned = clean(penguins, "species")
+    train, test = split_frame(cleaned.frame, "species", "classification", 0.3, 0)
+    plan = plan_features(cleaned.contract, cfg.features)
+    model = fit_final(plan, select_best([TuneResult(family, "f1", params, 0, 0)]), train, 0)
+    metrics = evaluate_model(model, test, "species", "classification").metrics
+    return register_model(model, run_id=run_id, model_name=name, task="classification",
+                          metric="f1", test_metrics=metrics, train=train, test=test,
+                          target="species", contract=cleaned.contract, seed=0,
+                          min_score=gate.get("min_score"),
+                          min_improvement=gate.get("min_improvement", 0.0))
+
+
+def test_gate_promotes_then_keeps_the_better_champion(penguins, mlflow_server):
+    name = "reg-gate"
+    weak = _register(penguins, mlflow_server, name, "logistic_regression", {"C": 0.001})
+    assert weak.decision.promote and weak.version == "1"
+    strong = _register(penguins, mlflow_server, name, "random_forest", {"n_estimators": 50})
+    assert strong.decision.promote and strong.champion_version == "1"
+    same = _register(penguins, mlflow_server, name, "random_forest", {"n_estimators": 50})
+    assert not same.decision.promote and "does not beat" in same.decision.reason
+
+    client = MlflowClient(mlflow_server)
+    assert client.get_model_version_by_alias(name, CHAMPION).version == "2"
+    assert client.get_model_version_by_alias(name, "challenger").version == "3"
+    tags = client.get_model_version(name, "3").tags
+    assert tags["kubecycle.gate"] == "rejected" and float(tags["kubecycle.test_f1"]) > 0.9
+
+
+def test_minimum_score_blocks_promotion(penguins, mlflow_server):
+    result = _register(penguins, mlflow_server, "reg-min", "logistic_regression", {},
+                       min_score=1.01)
+    assert not result.decision.promote and "below the minimum" in result.decision.reason
+    assert version_by_alias("reg-min", CHAMPION) is None
+
+
+def test_logged_model_has_signature_example_contract_and_reference(penguins, mlflow_server):
+    result = _register(penguins, mlflow_server, "reg-art", "random_forest", {"n_estimators": 10})
+    info = mlflow.models.get_model_info(result.model_uri)
+    assert "bill_length_mm" in info.signature.inputs.input_names()
+    assert info.saved_input_example_info is not None
+    loaded = mlflow.sklearn.load_model(f"models:/reg-art@{CHAMPION}")
+    assert set(loaded.predict(penguins.drop(columns=["species"]).head(3))) <= {
+        "Adelie", "Chinstrap", "Gentoo"}
+    champion = version_by_alias("reg-art", CHAMPION)
+    assert load_contract(champion)["columns"]["island"]["categories"] == [
+        "Biscoe", "Dream", "Torgersen"]
+    reference = mlflow.artifacts.download_artifacts(
+        run_id=champion.run_id, artifact_path="reference/reference.parquet")
+    import pandas as pd
+
+    frame = pd.read_parquet(reference)
+    assert "prediction" in frame and len(frame) > 100
+
+
+@pytest.fixture(autouse=True)
+def _point_mlflow(mlflow_server):
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)
