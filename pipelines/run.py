@@ -7,6 +7,7 @@ import io
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 import warnings
@@ -73,6 +74,25 @@ def _tracking(tracking_uri: str | None, home: Path) -> Iterator[tuple[str, str]]
         yield url, local_store_uri(home)
 
 
+@contextlib.contextmanager
+def _scratch(home: Path) -> Iterator[Path]:
+    """A private TMPDIR under KUBECYCLE_HOME for the run, removed afterwards: kfp.local and
+    each task's launcher leave folders in the temp dir otherwise."""
+    folder = home / "tmp" / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True)
+    before_env, before_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(folder), str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = before_tempdir
+        if before_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before_env
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _publish(summary: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     """Copy the HTML reports next to summary.json and point the summary at the copies."""
     reports = {}
@@ -116,7 +136,7 @@ def run_local(
     os.environ["KUBECYCLE_HOME"] = str(home)  # the task subprocesses inherit it
     os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
     started = time.monotonic()
-    with _tracking(tracking_uri, home) as (task_uri, report_uri), \
+    with _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \
             (output / "pipeline.log").open("w") as log:
         kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
                        pipeline_root=str(home / "kfp"), raise_on_error=True)

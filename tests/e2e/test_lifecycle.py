@@ -45,6 +45,7 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     home = tmp_path / "home"  # KUBECYCLE_HOME from the autouse fixture
     assert summary["tracking_uri"] == f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
     assert "kubecycle run: promoted" in first.stdout
+    assert list((home / "tmp").iterdir()) == []  # the run's scratch TMPDIR is removed
 
     second = kubecycle("run", "--output", str(tmp_path / "two"), cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
