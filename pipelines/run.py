@@ -140,7 +140,7 @@ def run_local(
             (output / "pipeline.log").open("w") as log:
         kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
                        pipeline_root=str(home / "kfp"), raise_on_error=True)
-        pipeline = build_training_pipeline(cfg.tuning.parallelism)
+        pipeline = build_training_pipeline(cfg)
         tee = _TaskLog(log, on_progress)
         run_name = f"{output.name}-{uuid.uuid4().hex[:8]}"  # unique: finds our run on failure
         try:
@@ -188,6 +188,6 @@ def compile_pipeline(cfg: KubecycleConfig, output_path: str | Path,
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(
-        build_training_pipeline(cfg.tuning.parallelism), str(output_path),
+        build_training_pipeline(cfg), str(output_path),
         pipeline_parameters={"config": cfg.to_json(), "tracking_uri": tracking_uri})
     return output_path

@@ -1,10 +1,12 @@
 """The training pipeline: every lifecycle stage as a kfp component, one DAG for local and
-cluster runs. Imports only kfp and the component wrappers (no heavy libraries)."""
-
+cluster runs. Imports only kfp, kfp-kubernetes and the component wrappers (no heavy
+libraries); the config arrives as an argument. No `from __future__ import annotations`:
+kfp reads the pipeline function's annotations as types."""
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from kubecycle.components.evaluate.component import evaluate_model
 from kubecycle.components.explain.component import explain_model
@@ -19,61 +21,102 @@ from kubecycle.components.train.component import train_model
 from kubecycle.components.tune.component import candidate_families, tune_family
 from kubecycle.components.validate.component import validate_data
 
+if TYPE_CHECKING:
+    from kubecycle.config import ClusterConfig, KubecycleConfig
+
 PIPELINE_NAME = "kubecycle-training"
 
-# (cpu request, memory request) per heavy stage; light stages take the cluster default.
-RESOURCES = {"tune": ("1", "2Gi"), "train": ("1", "2Gi"), "explain": ("1", "1Gi")}
 
-
-def _settle(task: dsl.PipelineTask, stage: str | None = None) -> dsl.PipelineTask:
-    """Stage defaults: no caching (sources and the registry change between runs)."""
-    task.set_caching_options(enable_caching=False)
-    if stage in RESOURCES:
-        cpu, memory = RESOURCES[stage]
-        task.set_cpu_request(cpu).set_memory_request(memory)
+def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None = None
+            ) -> dsl.PipelineTask:
+    """Apply the config's cluster settings to a task of the given stage (None: a helper task
+    that takes only the `default` resources). Defaults: no caching (sources and the registry
+    change between runs), no retries, CPU/memory requests for tune, train and explain, and no
+    Kubernetes platform settings at all."""
+    task.set_caching_options(enable_caching=cluster.caching)
+    if cluster.retries:
+        task.set_retry(num_retries=cluster.retries)
+    resources = cluster.resources_for(stage)
+    if resources.cpu_request:
+        task.set_cpu_request(resources.cpu_request)
+    if resources.cpu_limit:
+        task.set_cpu_limit(resources.cpu_limit)
+    if resources.memory_request:
+        task.set_memory_request(resources.memory_request)
+    if resources.memory_limit:
+        task.set_memory_limit(resources.memory_limit)
+    gpu = cluster.gpu_for(stage)
+    if gpu is not None:
+        task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
+    for secret in cluster.secrets:
+        kubernetes.use_secret_as_env(task, secret.name, dict(secret.keys), optional=secret.optional)
+    for config_map in cluster.config_maps:
+        kubernetes.use_config_map_as_env(task, config_map.name, dict(config_map.keys),
+                                         optional=config_map.optional)
+    node_selector = {**cluster.node_selector, **(gpu.node_selector if gpu else {})}
+    for key, value in node_selector.items():
+        kubernetes.add_node_selector(task, key, value)
+    for toleration in [*cluster.tolerations, *(gpu.resolved_tolerations() if gpu else [])]:
+        kubernetes.add_toleration(task, key=toleration.key, operator=toleration.operator,
+                                  value=toleration.value, effect=toleration.effect,
+                                  toleration_seconds=toleration.toleration_seconds)
+    if cluster.image_pull_secrets:
+        kubernetes.set_image_pull_secrets(task, list(cluster.image_pull_secrets))
+    if cluster.image_pull_policy:
+        kubernetes.set_image_pull_policy(task, cluster.image_pull_policy)
+    for key, value in cluster.pod_labels.items():
+        kubernetes.add_pod_label(task, key, value)
+    for key, value in cluster.pod_annotations.items():
+        kubernetes.add_pod_annotation(task, key, value)
     return task
 
 
-def build_training_pipeline(parallelism: int = 2) -> Callable:
-    """The training pipeline function; parallelism bounds the families tuned at once."""
+def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
+    """The training pipeline function for a config: `tuning.parallelism` bounds the families
+    tuned at once, `cluster` sets caching, retries, resources and Kubernetes settings."""
+    cluster, parallelism = cfg.cluster, cfg.tuning.parallelism
+
+    def settle(task: dsl.PipelineTask, stage: str | None) -> dsl.PipelineTask:
+        return _settle(task, cluster, stage)
 
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="kubecycle: ingest, validate, explore, split, features, tune, "
                               "train, evaluate, explain, register (gated), package")
     def training_pipeline(config: str, tracking_uri: str, run_name: str = "") -> dsl.Artifact:
-        run = _settle(start_run(config=config, tracking_uri=tracking_uri, run_name=run_name))
+        run = settle(start_run(config=config, tracking_uri=tracking_uri, run_name=run_name), "track")
         run_id = run.outputs["run_id"]
-        raw = _settle(ingest_data(config=config))
-        valid = _settle(validate_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
-                                      raw=raw.outputs["raw"]))
+        raw = settle(ingest_data(config=config), "ingest")
+        valid = settle(validate_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
+                                     raw=raw.outputs["raw"]), "validate")
         clean, contract = valid.outputs["clean"], valid.outputs["contract"]
-        eda = _settle(explore_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
-                                   clean=clean))
-        split = _settle(split_data(config=config, clean=clean, contract=contract))
+        eda = settle(explore_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
+                                  clean=clean), "explore")
+        split = settle(split_data(config=config, clean=clean, contract=contract), "split")
         train, test = split.outputs["train"], split.outputs["test"]
-        plan = _settle(plan_features(config=config, tracking_uri=tracking_uri, run_id=run_id,
-                                     contract=contract)).outputs["plan"]
-        families = _settle(candidate_families(config=config, run_id=run_id, contract=contract))
+        plan = settle(plan_features(config=config, tracking_uri=tracking_uri, run_id=run_id,
+                                    contract=contract), "features").outputs["plan"]
+        # a light helper: only the `default` settings, never the tuning resources or a GPU
+        families = settle(candidate_families(config=config, run_id=run_id, contract=contract), None)
         with dsl.ParallelFor(items=families.output, parallelism=parallelism) as item:
-            tuned = _settle(tune_family(config=config, tracking_uri=tracking_uri,
-                                        run_id=item.run_id, family=item.family, train=train,
-                                        plan=plan), "tune")
-        trained = _settle(train_model(
+            tuned = settle(tune_family(config=config, tracking_uri=tracking_uri,
+                                       run_id=item.run_id, family=item.family, train=train,
+                                       plan=plan), "tune")
+        trained = settle(train_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan,
             tune_results=dsl.Collected(tuned.outputs["result"])), "train")
         model = trained.outputs["model"]
-        evaluated = _settle(evaluate_model(tracking_uri=tracking_uri, run_id=run_id, model=model,
-                                           test=test, plan=plan))
-        explained = _settle(explain_model(config=config, tracking_uri=tracking_uri,
-                                          run_id=run_id, model=model, test=test, plan=plan),
-                            "explain")
-        registered = _settle(register_model(
+        evaluated = settle(evaluate_model(tracking_uri=tracking_uri, run_id=run_id, model=model,
+                                          test=test, plan=plan), "evaluate")
+        explained = settle(explain_model(config=config, tracking_uri=tracking_uri,
+                                         run_id=run_id, model=model, test=test, plan=plan),
+                           "explain")
+        registered = settle(register_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, model=model, train=train,
-            test=test, contract=contract, evaluation=evaluated.outputs["evaluation"]))
-        packaged = _settle(package_model(
+            test=test, contract=contract, evaluation=evaluated.outputs["evaluation"]), "register")
+        packaged = settle(package_model(
             tracking_uri=tracking_uri, run_id=run_id, model=model,
-            registration=registered.outputs["registration"], contract=contract))
-        summary = _settle(summarize_run(
+            registration=registered.outputs["registration"], contract=contract), "package")
+        summary = settle(summarize_run(
             tracking_uri=tracking_uri, run_id=run_id,
             selection=trained.outputs["selection"],
             evaluation=evaluated.outputs["evaluation"],
@@ -82,7 +125,7 @@ def build_training_pipeline(parallelism: int = 2) -> Callable:
             bento=packaged.outputs["bento"],
             eda_report=eda.outputs["report"],
             evaluation_report=evaluated.outputs["report"],
-            shap_report=explained.outputs["report"]))
+            shap_report=explained.outputs["report"]), "track")
         return summary.outputs["summary"]
 
     return training_pipeline
