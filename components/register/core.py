@@ -11,14 +11,20 @@ import pandas as pd
 
 from kubecycle.catalog import METRICS, Task
 from kubecycle.components.evaluate.core import score
+from kubecycle.components.monitor.reference import build_reference
 from kubecycle.components.register.gate import GateDecision, decide
 from kubecycle.components.tune.core import split_xy
 from kubecycle.errors import TrackingError
-from kubecycle.registry import CHALLENGER, CHAMPION, CONTRACT_ARTIFACT, version_by_alias
+from kubecycle.registry import (
+    CHALLENGER,
+    CHAMPION,
+    CONTRACT_ARTIFACT,
+    REFERENCE_STATS_ARTIFACT,
+    version_by_alias,
+)
 
 REFERENCE_ROWS = 5_000
 EXAMPLE_ROWS = 5
-REFERENCE_ARTIFACT = "reference/reference.parquet"
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,7 @@ def register_model(
             path = Path(folder) / "reference.parquet"
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), "reference")
+        mlflow.log_dict(build_reference(reference).to_dict(), REFERENCE_STATS_ARTIFACT)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")
         mlflow.set_tags({"kubecycle.gate": decision.status, "kubecycle.gate_reason":
                          decision.reason[:5000], "kubecycle.gate_basis": basis})

@@ -108,6 +108,20 @@ class PromotionConfig(_Strict):
         0.0, ge=0.0, description="challenger must beat the champion by more than this")
 
 
+class MonitoringConfig(_Strict):
+    """When drift means retraining (`kubecycle monitor`)."""
+
+    drift_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of drifted columns that means dataset drift")
+    consecutive_windows: int = Field(
+        1, ge=1, description="drifted windows in a row before retraining")
+    cooldown_hours: float = Field(
+        24.0, ge=0.0, description="no new retraining this soon after the last one")
+    retrain: bool = Field(False, description="retrain automatically when the policy says so")
+    sample_rows: int = Field(
+        20_000, ge=100, description="rows of reference and window in Evidently's HTML report")
+
+
 class MlflowConfig(_Strict):
     experiment: str = "kubecycle"
     model_name: str = Field("kubecycle-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -398,6 +412,7 @@ class KubecycleConfig(_Strict):
     promotion: PromotionConfig = PromotionConfig()
     mlflow: MlflowConfig = MlflowConfig()
     output_dir: str | None = Field(None, description="where summary.json and reports go")
+    monitoring: MonitoringConfig = MonitoringConfig()
     cluster: ClusterConfig = Field(
         default_factory=ClusterConfig, exclude=True,
         description="Kubernetes settings applied when compiling; not passed to the tasks, "

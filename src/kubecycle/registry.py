@@ -9,6 +9,8 @@ from typing import Any
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 CONTRACT_ARTIFACT = "contract/contract.json"
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+REFERENCE_STATS_ARTIFACT = "reference/stats.json"  # precomputed once, read by monitoring
 
 
 @dataclass(frozen=True)

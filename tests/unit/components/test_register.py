@@ -72,6 +72,10 @@ def test_logged_model_has_signature_example_contract_and_reference(penguins, mlf
 
     frame = pd.read_parquet(reference)
     assert "prediction" in frame and len(frame) > 100
+    stats = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/reference/stats.json")
+    assert stats["columns"]["island"]["counts"]["Biscoe"] > 0
+    assert stats["columns"]["bill_length_mm"]["kind"] == "numeric"
+    assert stats["columns"]["prediction"]["kind"] == "categorical"
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,295 @@
+"""One monitoring pass: the champion's reference against the current window, data and
+model quality, the retraining decision, and the results (JSON, HTML, MLflow, Prometheus)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kubecycle.components.monitor.drift import DriftEngine, DriftResult
+from kubecycle.components.monitor.policy import RetrainDecision, decide_retrain
+from kubecycle.components.monitor.quality import DataQuality, ModelQuality
+from kubecycle.components.monitor.reference import ReferenceStats, build_reference
+from kubecycle.components.monitor.window import TIMESTAMP_COLUMN, read_window
+from kubecycle.config import KubecycleConfig
+from kubecycle.errors import DataValidationError, MonitoringError
+from kubecycle.registry import (
+    CHAMPION,
+    REFERENCE_ARTIFACT,
+    REFERENCE_STATS_ARTIFACT,
+    RegisteredVersion,
+    load_contract,
+)
+
+EXIT_HEALTHY = 0
+EXIT_DRIFT = 3  # documented: drift detected; could not run = 1 (2 for a config error)
+PREDICTION = "prediction"
+MONITORING_TAG = "kubecycle.monitoring"
+
+# Retraining hook: (config, path of labelled window rows or None) -> id of the training run.
+Retrainer = Callable[[KubecycleConfig, Path | None], str]
+
+
+@dataclass
+class MonitorOutcome:
+    model_name: str
+    model_version: str
+    drift: DriftResult
+    data_quality: dict[str, Any]
+    model_quality: dict[str, Any]
+    decision: RetrainDecision
+    monitoring_run_id: str = ""
+    retrain_run_id: str | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_DRIFT if self.drift.dataset_drift else EXIT_HEALTHY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "drift" if self.drift.dataset_drift else "healthy",
+                "exit_code": self.exit_code, "model_name": self.model_name,
+                "model_version": self.model_version, "drift": self.drift.to_dict(),
+                "data_quality": self.data_quality, "model_quality": self.model_quality,
+                "decision": self.decision.to_dict(), "monitoring_run_id": self.monitoring_run_id,
+                "retrain_run_id": self.retrain_run_id, "paths": self.paths}
+
+
+def resolve_version(reference: str, default_name: str) -> RegisteredVersion:
+    """'name@alias', 'name/version', or '' (the config's model @champion)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from kubecycle.registry import version_by_alias
+
+    reference = reference or f"{default_name}@{CHAMPION}"
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        found = version_by_alias(name, alias)
+        if found is None:
+            raise MonitoringError(f"no model version {reference} is registered; train one with "
+                                  "`kubecycle run` or check --model")
+        return found
+    name, _, version = reference.partition("/")
+    try:
+        mv = MlflowClient().get_model_version(name, version)
+    except MlflowException:
+        raise MonitoringError(f"model version {reference} not found; check --model") from None
+    return RegisteredVersion(name, str(mv.version), mv.run_id, dict(mv.tags))
+
+
+def load_reference(version: RegisteredVersion) -> ReferenceStats:
+    """Reference statistics registered with the version (or computed from its sample)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return ReferenceStats.from_dict(mlflow.artifacts.load_dict(
+            f"runs:/{version.run_id}/{REFERENCE_STATS_ARTIFACT}"))
+    except (MlflowException, OSError):
+        pass
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=version.run_id,
+                                                   artifact_path=REFERENCE_ARTIFACT)
+    except (MlflowException, OSError):
+        raise MonitoringError(f"{version.name} v{version.version} has no reference data; "
+                              "retrain it with `kubecycle run` to register one") from None
+    return build_reference(pd.read_parquet(path))
+
+
+def _check_columns(chunk: pd.DataFrame, features: list[str], known: set[str]) -> None:
+    missing = [c for c in features if c not in chunk.columns]
+    if missing:
+        extra = [c for c in chunk.columns if c not in known]
+        hint = f"; columns not in the contract: {extra}" if extra else ""
+        raise DataValidationError(f"the window lacks the model's column(s) {missing}{hint}. "
+                                  "Renamed columns must be mapped back before monitoring")
+
+
+def _previous_windows(client, experiment_id: str, model_name: str, limit: int
+                      ) -> tuple[list[bool], datetime | None]:
+    runs = client.search_runs(
+        [experiment_id], f"tags.`{MONITORING_TAG}` = 'true' and "
+        f"tags.`kubecycle.model_name` = '{model_name}'",
+        order_by=["attributes.start_time DESC"], max_results=max(limit, 1) + 200)
+    verdicts = [r.data.tags.get("kubecycle.dataset_drift") == "true" for r in runs][:limit]
+    retrains = [r.info.start_time for r in runs if r.data.tags.get("kubecycle.retrain_run_id")]
+    last = datetime.fromtimestamp(max(retrains) / 1000, tz=UTC) if retrains else None
+    return verdicts, last
+
+
+class _Sample:
+    """A uniform sample of at most `size` rows of a stream (bottom-k random keys)."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size, self.rng, self.frame = size, np.random.default_rng(seed), None
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        keyed = chunk.assign(_key=self.rng.random(len(chunk)))
+        merged = keyed if self.frame is None else pd.concat([self.frame, keyed])
+        self.frame = merged.nsmallest(self.size, "_key")
+
+    def result(self) -> pd.DataFrame:
+        return self.frame.drop(columns="_key").reset_index(drop=True)
+
+
+def _write_atomically(output_dir: Path, files: dict[str, Callable[[Path], None]]) -> dict[str, str]:
+    """Write every file into a temporary folder, then move them in: never half-written."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".monitor-"))
+    try:
+        for name, write in files.items():
+            write(staging / name)
+        paths = {}
+        for name in files:
+            os.replace(staging / name, output_dir / name)
+            paths[name] = str(output_dir / name)
+        return paths
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
+            model: str = "", since: timedelta | None = None, retrain: bool | None = None,
+            push_url: str | None = None, retrainer: Retrainer | None = None,
+            now: datetime | None = None) -> MonitorOutcome:
+    """Compare the window with the model's reference and act on the verdict.
+
+    The tracking URI must already be set (kubecycle.tracking.connect).
+    """
+    import mlflow
+
+    from kubecycle.artifacts import write_json
+    from kubecycle.components.monitor.prometheus import push_metrics
+    from kubecycle.components.monitor.report import bounded, evidently_drift
+
+    now = now or datetime.now(UTC)
+    version = resolve_version(model, cfg.mlflow.model_name)
+    contract = load_contract(version)
+    if contract is None:
+        raise MonitoringError(f"{version.name} v{version.version} has no data contract; "
+                              "retrain it with `kubecycle run`")
+    reference = load_reference(version)
+    target = contract.get("target")
+    task = contract["task"]
+    features = [c for c in contract["columns"] if c != target]
+    fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+
+    engine = quality = labelled_writer = None
+    model_quality = ModelQuality(task)
+    sample = _Sample(cfg.monitoring.sample_rows)
+    labelled_path = Path(tempfile.mkdtemp()) / "labelled.parquet"
+    for chunk in read_window(current, since, now=now):
+        if engine is None:
+            _check_columns(chunk, features, {*contract["columns"], PREDICTION, TIMESTAMP_COLUMN})
+            labelled = target is not None and target in chunk.columns
+            columns = [*features, PREDICTION, *([target] if labelled else [])]
+            engine = DriftEngine(ReferenceStats({c: reference.columns[c] for c in columns
+                                                 if c in reference.columns}),
+                                 cfg.monitoring.drift_share)
+            quality = DataQuality(contract)
+        if PREDICTION not in chunk.columns:
+            chunk = chunk.assign(**{PREDICTION: fitted.predict(chunk[features])})
+        engine.add(chunk)
+        quality.add(chunk)
+        sample.add(chunk[[c for c in engine.windows if c in chunk.columns]])
+        if target is not None and target in chunk.columns:
+            model_quality.add(chunk[target], chunk[PREDICTION].to_numpy())
+            labelled_writer = _append(labelled_writer, labelled_path, chunk[[*features, target]])
+    if engine is None:
+        raise DataValidationError(f"the window {current} has no rows"
+                                  + (f" in the last {since}" if since else "")
+                                  + "; check --current and --window")
+    if labelled_writer is not None:
+        labelled_writer.close()
+    drift = engine.result()
+
+    client = mlflow.MlflowClient()
+    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
+    previous, last_retrain = _previous_windows(client, experiment.experiment_id, version.name,
+                                               cfg.monitoring.consecutive_windows - 1)
+    decision = decide_retrain(drift.dataset_drift, previous, last_retrain, now,
+                              cfg.monitoring.consecutive_windows,
+                              timedelta(hours=cfg.monitoring.cooldown_hours),
+                              cfg.monitoring.retrain if retrain is None else retrain)
+    window_quality = model_quality.metrics()
+    registered = {k: float(version.tags[f"kubecycle.test_{k}"]) for k in window_quality
+                  if f"kubecycle.test_{k}" in version.tags}
+    outcome = MonitorOutcome(version.name, version.version, drift, quality.to_dict(),
+                             {"window": window_quality, "registered_test": registered,
+                              "labelled_rows": model_quality.rows}, decision)
+    if push_url:  # before anything is written: a refused push leaves no partial results
+        push_metrics(push_url, version.name, version.version, drift, window_quality)
+
+    kinds = {c: engine.windows[c].reference.kind for c in engine.windows}
+    reference_sample = _reference_sample(version, list(kinds))
+    with tempfile.TemporaryDirectory() as staging:
+        html = Path(staging) / "drift_report.html"
+        if reference_sample is not None:
+            evidently_drift(bounded(reference_sample, cfg.monitoring.sample_rows),
+                            sample.result(), kinds, cfg.monitoring.drift_share, html)
+        run = client.create_run(experiment.experiment_id,
+                                run_name=f"monitor-{version.name}-v{version.version}",
+                                tags={MONITORING_TAG: "true", "kubecycle.model_name": version.name,
+                                      "kubecycle.model_version": version.version,
+                                      "kubecycle.dataset_drift": str(drift.dataset_drift).lower()})
+        outcome.monitoring_run_id = run.info.run_id
+        if decision.retrain:
+            if retrainer is None:
+                raise MonitoringError("retraining was decided but no retrainer is configured")
+            try:
+                outcome.retrain_run_id = retrainer(cfg, labelled_path if labelled_writer else None)
+            except Exception:
+                client.set_terminated(run.info.run_id, "FAILED")
+                raise
+            client.set_tag(run.info.run_id, "kubecycle.retrain_run_id", outcome.retrain_run_id)
+        client.log_metric(run.info.run_id, "drift_share", drift.share)
+        client.log_metric(run.info.run_id, "drifted_columns", len(drift.drifted_columns))
+        client.log_metric(run.info.run_id, "window_rows", drift.rows)
+        for name, value in window_quality.items():
+            client.log_metric(run.info.run_id, f"window_{name}", value)
+        for name, column in drift.columns.items():
+            if column.score == column.score:
+                client.log_metric(run.info.run_id, f"drift_score.{name}", column.score)
+        files = {"summary.json": lambda p: write_json(p, outcome.to_dict())}
+        if html.exists():
+            client.log_artifact(run.info.run_id, str(html), "monitoring")
+            files["drift_report.html"] = lambda p: shutil.copy(html, p)
+        client.log_dict(run.info.run_id, outcome.to_dict(), "monitoring/summary.json")
+        outcome.paths = _write_atomically(output_dir, files)
+        client.set_terminated(run.info.run_id)
+    shutil.rmtree(labelled_path.parent, ignore_errors=True)
+    return outcome
+
+
+def _reference_sample(version: RegisteredVersion, columns: list[str]) -> pd.DataFrame | None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=version.run_id,
+                                                   artifact_path=REFERENCE_ARTIFACT)
+    except (MlflowException, OSError):
+        return None
+    frame = pd.read_parquet(path)
+    return frame[[c for c in columns if c in frame.columns]]
+
+
+def _append(writer, path: Path, frame: pd.DataFrame):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if writer is None:
+        writer = pq.ParquetWriter(path, table.schema)
+    writer.write_table(table.cast(writer.schema))
+    return writer

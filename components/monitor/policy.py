@@ -1,0 +1,46 @@
+"""The retraining policy: drift for N windows in a row, and not within the cooldown."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    retrain: bool
+    reason: str
+    consecutive: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide_retrain(drifted: bool, previous_drifted: list[bool], last_retrain: datetime | None,
+                   now: datetime, consecutive_windows: int, cooldown: timedelta,
+                   enabled: bool) -> RetrainDecision:
+    """Decide whether this window triggers retraining.
+
+    Args:
+        drifted: this window's dataset-drift verdict.
+        previous_drifted: earlier windows' verdicts, newest first.
+        last_retrain: when monitoring last triggered a retraining (None: never).
+    """
+    streak = 0
+    for verdict in [drifted, *previous_drifted]:
+        if not verdict:
+            break
+        streak += 1
+    if not drifted:
+        return RetrainDecision(False, "no dataset drift", 0)
+    if streak < consecutive_windows:
+        return RetrainDecision(False, f"drift in {streak} window(s) in a row; the policy needs "
+                               f"{consecutive_windows}", streak)
+    if last_retrain is not None and now - last_retrain < cooldown:
+        when = last_retrain.strftime("%Y-%m-%d %H:%M")
+        return RetrainDecision(False, f"in cooldown: last retraining at {when} UTC, "
+                               f"cooldown {cooldown}", streak)
+    if not enabled:
+        return RetrainDecision(False, "drift calls for retraining, but retraining is off "
+                               "(monitoring.retrain or --retrain)", streak)
+    return RetrainDecision(True, f"dataset drift in {streak} window(s) in a row", streak)

@@ -1,0 +1,182 @@
+"""A monitoring pass end to end against a real MLflow server and a Pushgateway stand-in."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import mlflow
+import pandas as pd
+import pytest
+
+from kubecycle.components.monitor.core import EXIT_DRIFT, EXIT_HEALTHY, monitor
+from kubecycle.errors import DataSourceError, DataValidationError, MonitoringError
+from kubecycle.tracking import free_port
+
+
+def healthy(penguins: pd.DataFrame, rows: int = 600) -> pd.DataFrame:
+    return penguins.sample(rows, replace=True, random_state=1).reset_index(drop=True)
+
+
+def drifted(penguins: pd.DataFrame, rows: int = 600) -> pd.DataFrame:
+    frame = healthy(penguins, rows)
+    return frame.assign(bill_length_mm=frame.bill_length_mm + 8, bill_depth_mm=frame.bill_depth_mm + 3,
+                        flipper_length_mm=frame.flipper_length_mm + 20,
+                        body_mass_g=frame.body_mass_g + 1500, island="Biscoe", sex="male")
+
+
+class Recorder:
+    """A retrainer that records its calls (the local one runs the whole pipeline: e2e)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def __call__(self, cfg, labelled) -> str:
+        self.calls.append((cfg.mlflow.model_name, labelled and pd.read_parquet(labelled).shape))
+        return f"retrain-{len(self.calls)}"
+
+
+def test_healthy_window(registered, penguins, tmp_path):
+    path = tmp_path / "window.parquet"
+    healthy(penguins).to_parquet(path)
+    outcome = monitor(registered, current=path, output_dir=tmp_path / "out")
+    assert outcome.exit_code == EXIT_HEALTHY and not outcome.drift.dataset_drift
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "healthy" and summary["model_version"] == "1"
+    assert set(summary["drift"]["columns"]) >= {"bill_length_mm", "island", "prediction",
+                                                "species"}
+    assert summary["model_quality"]["window"]["accuracy"] > 0.9
+    assert summary["model_quality"]["registered_test"]["f1"] > 0.9
+    assert (tmp_path / "out" / "drift_report.html").stat().st_size > 10_000
+    run = mlflow.MlflowClient().get_run(outcome.monitoring_run_id)
+    assert run.data.tags["kubecycle.model_version"] == "1"
+    assert run.data.tags["kubecycle.dataset_drift"] == "false"
+    assert run.data.metrics["window_rows"] == 600
+
+
+def test_drift_policy_consecutive_windows_and_cooldown(penguins, mlflow_server, tmp_path,
+                                                       make_registered):
+    cfg = make_registered(penguins, mlflow_server, "mon-policy", consecutive_windows=2,
+                            cooldown_hours=6, retrain=True)
+    path = tmp_path / "window.csv"
+    drifted(penguins).to_csv(path, index=False)
+    retrainer = Recorder()
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+    first = monitor(cfg, current=path, output_dir=tmp_path / "1", retrainer=retrainer, now=now)
+    assert first.exit_code == EXIT_DRIFT
+    assert {"body_mass_g", "island", "sex"} <= set(first.drift.drifted_columns)
+    assert not first.decision.retrain and "needs 2" in first.decision.reason
+
+    second = monitor(cfg, current=path, output_dir=tmp_path / "2", retrainer=retrainer, now=now)
+    assert second.decision.retrain and second.retrain_run_id == "retrain-1"
+    assert retrainer.calls == [("mon-policy", (600, 8))]  # labelled rows went to retraining
+    run = mlflow.MlflowClient().get_run(second.monitoring_run_id)
+    assert run.data.tags["kubecycle.retrain_run_id"] == "retrain-1"
+
+    third = monitor(cfg, current=path, output_dir=tmp_path / "3", retrainer=retrainer,
+                    now=datetime.now(UTC))
+    assert not third.decision.retrain and "cooldown" in third.decision.reason
+    assert len(retrainer.calls) == 1
+
+
+def test_inference_log_folder_and_time_window(registered, penguins, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    old = drifted(penguins, 300).drop(columns="species").assign(timestamp=now - timedelta(days=3))
+    new = healthy(penguins, 300).drop(columns="species").assign(timestamp=now - timedelta(hours=1))
+    old.to_parquet(log / "part-0.parquet")
+    new.to_parquet(log / "part-1.parquet")
+    recent = monitor(registered, current=log, output_dir=tmp_path / "a", since=timedelta(hours=24),
+                     now=now)
+    assert recent.drift.rows == 300 and not recent.drift.dataset_drift
+    assert "species" not in recent.drift.columns and recent.model_quality["labelled_rows"] == 0
+    everything = monitor(registered, current=log, output_dir=tmp_path / "b", now=now)
+    assert everything.drift.rows == 600
+
+
+def test_data_quality_flags_unseen_and_out_of_range(registered, penguins, tmp_path):
+    window = healthy(penguins, 200).assign(island="Atlantis")
+    window.loc[:9, "body_mass_g"] = 99_999.0
+    path = tmp_path / "w.parquet"
+    window.to_parquet(path)
+    quality = monitor(registered, current=path, output_dir=tmp_path / "o").data_quality
+    assert quality["unseen_categories"]["island"] == {"Atlantis": 200}
+    assert quality["out_of_range_share"]["body_mass_g"] == pytest.approx(0.05)
+
+
+@pytest.fixture
+def pushgateway():
+    received: list[tuple[str, str, bytes]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.command, self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_PUT
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_metrics_pushed_to_the_gateway(registered, penguins, tmp_path, pushgateway):
+    url, received = pushgateway
+    path = tmp_path / "w.parquet"
+    drifted(penguins).to_parquet(path)
+    monitor(registered, current=path, output_dir=tmp_path / "o", push_url=url)
+    assert len(received) == 1
+    method, route, body = received[0]
+    assert method == "PUT" and route.startswith("/metrics/job/kubecycle-monitor/model/")
+    text = body.decode()
+    assert "kubecycle_dataset_drift" in text and 'column="body_mass_g"' in text
+
+
+@pytest.mark.parametrize(
+    ("prepare", "error", "words"),
+    [
+        (lambda p, f: f.iloc[0:0].to_parquet(p), DataValidationError, "has no rows"),
+        (lambda p, f: f.drop(columns=["island"]).to_parquet(p), DataValidationError,
+         "lacks the model's column(s) ['island']"),
+        (lambda p, f: f.rename(columns={"sex": "gender"}).to_parquet(p), DataValidationError,
+         "columns not in the contract: ['gender']"),
+        (lambda p, f: p.write_bytes(b"PAR1 not parquet"), DataSourceError, "could not be read"),
+    ],
+)
+def test_bad_windows(registered, penguins, tmp_path, prepare, error, words):
+    path = tmp_path / "w.parquet"
+    prepare(path, healthy(penguins))
+    with pytest.raises(error) as caught:
+        monitor(registered, current=path, output_dir=tmp_path / "out")
+    assert words in str(caught.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_no_champion_and_gateway_down(registered, penguins, tmp_path):
+    path = tmp_path / "w.parquet"
+    healthy(penguins).to_parquet(path)
+    with pytest.raises(MonitoringError, match="no model version nobody@champion"):
+        monitor(registered, current=path, output_dir=tmp_path / "o", model="nobody@champion")
+    dead = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(MonitoringError, match=f"Pushgateway {dead}"):
+        monitor(registered, current=path, output_dir=tmp_path / "o", push_url=dead)
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_after_time_filter(registered, penguins, tmp_path):
+    old = healthy(penguins).assign(timestamp=pd.Timestamp("2020-01-01", tz="UTC"))
+    path = tmp_path / "w.parquet"
+    old.to_parquet(path)
+    with pytest.raises(DataValidationError, match="in the last 1 day"):
+        monitor(registered, current=path, output_dir=tmp_path / "o", since=timedelta(hours=24))
