@@ -37,3 +37,12 @@ class PackagingError(KubecycleError):
 
 class PipelineRunError(KubecycleError):
     """A pipeline task failed; the message names the task."""
+
+
+class SubmitError(KubecycleError):
+    """The pipeline could not be submitted to Kubeflow Pipelines (bad --schedule, unreachable or
+    refusing API), or a run waited for did not succeed; the message names the host or run."""
+
+
+class MonitoringError(KubecycleError):
+    """Monitoring could not run: no champion or reference data, or a sink is unreachable."""
