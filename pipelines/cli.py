@@ -88,7 +88,7 @@ def compile_(
     output: Annotated[Path, typer.Option("--output", "-o", help="IR YAML file")] = Path(
         "pipeline.yaml"),
     tracking_uri: Annotated[str, typer.Option(help="MLflow URI the cluster tasks use")] = (
-        "http://kubecycle-mlflow:5000"),
+        "http://kubecycle-mlflow.mlops:5000"),
 ) -> None:
     """Compile the training pipeline to KFP IR YAML for a Kubeflow cluster."""
     from kubecycle.pipelines.run import compile_pipeline
@@ -98,6 +98,50 @@ def compile_(
     except KubecycleError as exc:
         _fail(exc)
     out.print(f"compiled {path}")
+
+
+@app.command()
+def submit(
+    host: Annotated[str, typer.Option(
+        help="KFP API URL, e.g. http://localhost:8888 (kubectl port-forward svc/ml-pipeline)")],
+    config: ConfigArg = None,
+    experiment: Annotated[str, typer.Option(help="KFP experiment, created if missing")] = "kubecycle",
+    schedule: Annotated[str | None, typer.Option(
+        help="5-field cron 'minute hour day-of-month month day-of-week' (cluster time, usually UTC): "
+             "a recurring run instead of one run")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the run; fail unless it SUCCEEDED")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds --wait waits at most")] = 3600.0,
+    token: Annotated[str | None, typer.Option(
+        help="bearer token for the KFP API; default: $KUBECYCLE_KFP_TOKEN or $KF_PIPELINES_TOKEN "
+             "(prefer these: a command-line token shows in the process list)")] = None,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow URI the cluster tasks use")] = (
+        "http://kubecycle-mlflow.mlops:5000"),
+    namespace: Annotated[str | None, typer.Option(
+        help="profile namespace of a multi-user KFP")] = None,
+) -> None:
+    """Compile the training pipeline and submit it to Kubeflow Pipelines (one run or a schedule)."""
+    from kubecycle.pipelines.submit import SubmitResult
+    from kubecycle.pipelines.submit import submit as submit_pipeline
+
+    def on_submitted(result: SubmitResult) -> None:
+        if result.recurring_run_id:
+            out.print(f"recurring run {result.recurring_run_id} (cron '{result.cron}') in experiment "
+                      f"{result.experiment}", highlight=False, soft_wrap=True)
+        else:
+            out.print(f"run {result.run_id} in experiment {result.experiment}", highlight=False,
+                      soft_wrap=True)
+        out.print(result.url, highlight=False, soft_wrap=True)
+        if wait:
+            err.print(f"waiting for run {result.run_id} (at most {timeout:g} s)", highlight=False)
+
+    try:
+        result = submit_pipeline(
+            _load(config), host, experiment=experiment, schedule=schedule, wait=wait, timeout=timeout,
+            token=token, tracking_uri=tracking_uri, namespace=namespace, on_submitted=on_submitted)
+    except KubecycleError as exc:
+        _fail(exc)
+    if result.state:
+        out.print(f"run {result.run_id} {result.state}", highlight=False)
 
 
 def main() -> None:

@@ -179,7 +179,7 @@ def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:
 
 
 def compile_pipeline(cfg: KubecycleConfig, output_path: str | Path,
-                     tracking_uri: str = "http://kubecycle-mlflow:5000") -> Path:
+                     tracking_uri: str = "http://kubecycle-mlflow.mlops:5000") -> Path:
     """Compile the training pipeline to KFP IR YAML with the config baked in as default."""
     from kfp import compiler
 
