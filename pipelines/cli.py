@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -142,6 +143,59 @@ def submit(
         _fail(exc)
     if result.state:
         out.print(f"run {result.run_id} {result.state}", highlight=False)
+
+
+@app.command("monitor")
+def monitor_(
+    config: ConfigArg = None,
+    model: Annotated[str, typer.Option(help="NAME@ALIAS or NAME/VERSION (default: the config's "
+                                            "model @champion)")] = "",
+    current: Annotated[Path, typer.Option(help="window: CSV/Parquet file or a folder of Parquet "
+                                               "files (the inference log)")] = Path("current.parquet"),
+    window: Annotated[str | None, typer.Option(help="only rows of the last 30m / 24h / 7d "
+                                                    "(needs a timestamp column)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
+    retrain: Annotated[bool | None, typer.Option(
+        "--retrain/--no-retrain", help="override monitoring.retrain")] = None,
+    push_metrics: Annotated[str | None, typer.Option(help="Pushgateway URL")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow server; default: the local store under KUBECYCLE_HOME")] = None,
+    kfp_host: Annotated[str | None, typer.Option(
+        help="retrain through this KFP API instead of locally")] = None,
+) -> None:
+    """Check a window for drift against the champion; exit 0 healthy, 3 drift, 1/2 could not run."""
+    from datetime import datetime
+
+    from kubecycle.components.monitor.core import monitor
+    from kubecycle.components.monitor.window import parse_window
+    from kubecycle.pipelines.retrain import kfp_retrainer, local_retrainer
+    from kubecycle.settings import kubecycle_home, tracking_uri_from_env
+    from kubecycle.tracking import connect, local_store_uri
+
+    try:
+        cfg = _load(config)
+        uri = tracking_uri or tracking_uri_from_env()
+        connect(uri or local_store_uri(kubecycle_home()))
+        retrainer = kfp_retrainer(kfp_host, uri) if kfp_host else local_retrainer(uri)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        outcome = monitor(cfg, current=current, model=model, since=parse_window(window),
+                          output_dir=output or kubecycle_home() / "monitoring" / stamp,
+                          retrain=retrain, push_url=push_metrics, retrainer=retrainer)
+    except KubecycleError as exc:
+        _fail(exc)
+    drift = outcome.drift
+    table = Table(title=f"kubecycle monitor: {'DRIFT' if drift.dataset_drift else 'healthy'}",
+                  show_header=False)
+    table.add_row("model", f"{outcome.model_name} v{outcome.model_version}")
+    table.add_row("window rows", str(drift.rows))
+    table.add_row("drifted columns", f"{len(drift.drifted_columns)}/{len(drift.columns)} "
+                  f"{drift.drifted_columns}")
+    table.add_row("decision", outcome.decision.reason)
+    if outcome.retrain_run_id:
+        table.add_row("retraining run", outcome.retrain_run_id)
+    table.add_row("summary", outcome.paths.get("summary.json", ""))
+    out.print(table)
+    raise typer.Exit(outcome.exit_code)
 
 
 def main() -> None:

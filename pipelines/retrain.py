@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +22,7 @@ def with_labelled_window(cfg: KubecycleConfig, labelled: Path | None) -> Kubecyc
     window = pd.read_parquet(labelled)
     combined = pd.concat([original, window[[c for c in window.columns if c in original.columns]]],
                          ignore_index=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = kubecycle_home() / "retrain" / f"training-data-{stamp}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     combined.to_parquet(path, index=False)
@@ -38,5 +38,19 @@ def local_retrainer(tracking_uri: str | None):
 
         summary = run_local(with_labelled_window(cfg, labelled), tracking_uri=tracking_uri)
         return summary["run_id"]
+
+    return retrain
+
+
+def kfp_retrainer(host: str, tracking_uri: str | None = None, token: str | None = None,
+                  namespace: str | None = None, experiment: str = "kubecycle"):
+    """A retrainer that creates a run of the training pipeline through the KFP API (on a
+    cluster the window's rows stay where they are: the run trains on the configured data)."""
+
+    def retrain(cfg: KubecycleConfig, labelled: Path | None) -> str:
+        from kubecycle.pipelines.submit import submit
+
+        return submit(cfg, host, experiment=experiment, token=token, tracking_uri=tracking_uri,
+                      namespace=namespace).run_id
 
     return retrain

@@ -34,6 +34,7 @@ EXIT_HEALTHY = 0
 EXIT_DRIFT = 3  # documented: drift detected; could not run = 1 (2 for a config error)
 PREDICTION = "prediction"
 MONITORING_TAG = "kubecycle.monitoring"
+DELEGATED = "delegated-to-pipeline"  # retraining done by the monitoring pipeline's branch
 
 # Retraining hook: (config, path of labelled window rows or None) -> id of the training run.
 Retrainer = Callable[[KubecycleConfig, Path | None], str]
@@ -243,11 +244,10 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
                                       "kubecycle.model_version": version.version,
                                       "kubecycle.dataset_drift": str(drift.dataset_drift).lower()})
         outcome.monitoring_run_id = run.info.run_id
-        if decision.retrain:
-            if retrainer is None:
-                raise MonitoringError("retraining was decided but no retrainer is configured")
+        if decision.retrain:  # without a retrainer the caller retrains (the kfp pipeline's branch)
             try:
-                outcome.retrain_run_id = retrainer(cfg, labelled_path if labelled_writer else None)
+                outcome.retrain_run_id = (retrainer(cfg, labelled_path if labelled_writer else None)
+                                          if retrainer else DELEGATED)
             except Exception:
                 client.set_terminated(run.info.run_id, "FAILED")
                 raise
