@@ -94,3 +94,30 @@ def test_helm_test_hook_calls_mlflow(k8s):
     assert [p["metadata"]["annotations"]["helm.sh/hook"] for p in pods] == ["test"]
     script = pods[0]["spec"]["containers"][0]["args"][0]
     assert "http://rel-kubecycle-mlflow:5000" in script and "/health" in script
+
+
+def test_monitoring_cronjob(k8s):
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
+              "--set", "monitoring.pushgateway=http://pushgateway.monitoring:9091",
+              "--set", "monitoring.existingSecret=monitor-credentials")
+    documents = [d for d in yaml.safe_load_all(out.stdout) if d]
+    cronjob = next(d for d in documents if d["kind"] == "CronJob")
+    spec = cronjob["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid" and spec["startingDeadlineSeconds"] == 300
+    assert spec["successfulJobsHistoryLimit"] == 3 and spec["failedJobsHistoryLimit"] == 3
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 2 and job["activeDeadlineSeconds"] == 3600
+    assert job["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2]
+    pod = job["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    script = container["args"][0]
+    assert "kubecycle monitor /etc/kubecycle/config.yaml" in script
+    assert '--tracking-uri "http://rel-kubecycle-mlflow.mlops:5000"' in script
+    assert '--push-metrics "http://pushgateway.monitoring:9091"' in script
+    assert 'if [ "$status" -eq 3 ]; then exit 0; fi' in script  # drift is not a failed job
+    assert container["envFrom"] == [{"secretRef": {"name": "monitor-credentials"}}]
+    config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]["config.yaml"]
+    from kubecycle.config import parse_config
+
+    assert parse_config(yaml.safe_load(config)).monitoring.retrain is True

@@ -102,3 +102,11 @@ seccompProfile:
 checkov.io/skip1: CKV_K8S_43=images are pinned by version tag derived from the chart; set the tag to a digest (sha256:...) to pin by digest
 checkov.io/skip2: CKV_K8S_15=IfNotPresent suits immutable version tags; pullPolicy is a value
 {{- end -}}
+
+{{- define "kubecycle.monitoring.name" -}}{{ include "kubecycle.fullname" . | trunc 52 | trimSuffix "-" }}-monitoring{{- end -}}
+
+{{- define "kubecycle.components.image" -}}
+{{- $repo := default (printf "%s/components" .Values.imageRegistry) .Values.monitoring.image.repository -}}
+{{- $tag := default .Chart.AppVersion .Values.monitoring.image.tag -}}
+{{- printf "%s%s%s" $repo (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
+{{- end -}}
