@@ -80,3 +80,25 @@ def validate_strict(run: Callable, rendered: Path, version: str) -> None:
         if "Couldn't find schema" in line:
             assert any(f"kind {k} with api version {a}" in line for a, k in ALLOWED_CRDS), line
     assert kinds  # something was validated
+
+
+# helm ends the last document with one blank line; duplicate keys and the rest stay errors
+YAMLLINT = "{extends: relaxed, rules: {line-length: disable, empty-lines: {max-end: 1}}}"
+
+
+def yamllint_clean(run: Callable, rendered: Path) -> None:
+    result = run("yamllint", "-d", YAMLLINT, "-s", str(rendered))
+    assert result.returncode == 0, result.stdout
+
+
+def checkov_clean(run: Callable, folder: Path, minimum_passed: int) -> None:
+    """Zero failed checks, and enough passed ones to show the files were really scanned
+    (pointed at a dot-directory checkov scans nothing and exits 0)."""
+    import json
+
+    result = run("checkov", "-d", str(folder), "--framework", "kubernetes", "--compact",
+                 "--quiet", "-o", "json")
+    report = json.loads(result.stdout)
+    assert report["summary"]["failed"] == 0, [
+        c["check_id"] for c in report["results"]["failed_checks"]]
+    assert report["summary"]["passed"] > minimum_passed

@@ -3,18 +3,15 @@ real tools (yamllint, kubernetes-validate, checkov) and the restricted Pod Secur
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from .conftest import REPO
-from .policy import check_restricted, validate_strict
+from .policy import check_restricted, checkov_clean, validate_strict, yamllint_clean
 
 CHART = REPO / "charts" / "kubecycle"
-# helm ends the last document with one blank line; duplicate keys and the rest stay errors
-YAMLLINT = "{extends: relaxed, rules: {line-length: disable, empty-lines: {max-end: 1}}}"
 VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 
 
@@ -31,8 +28,7 @@ def rendered(request, k8s, tmp_path_factory) -> Path:
 
 
 def test_yamllint(rendered, k8s):
-    result = k8s("yamllint", "-d", YAMLLINT, "-s", str(rendered))
-    assert result.returncode == 0, result.stdout
+    yamllint_clean(k8s, rendered)
 
 
 @pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
@@ -47,13 +43,7 @@ def test_restricted_pod_security(rendered):
 
 
 def test_checkov(rendered, k8s):
-    folder = rendered.parent  # not a dot-directory: checkov would scan nothing there
-    result = k8s("checkov", "-d", str(folder), "--framework", "kubernetes", "--compact",
-                 "--quiet", "-o", "json")
-    report = json.loads(result.stdout)
-    summary = report["summary"]
-    assert summary["failed"] == 0, [c["check_id"] for c in report["results"]["failed_checks"]]
-    assert summary["passed"] > 100  # it really scanned the workloads
+    checkov_clean(k8s, rendered.parent, 100)
 
 
 def test_mlflow_wiring_defaults(rendered):

@@ -10,10 +10,9 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .policy import check_restricted, validate_strict
+from .policy import check_restricted, checkov_clean, validate_strict, yamllint_clean
 
 OVERLAYS = sorted(p.name for p in (REPO / "manifests" / "overlays").iterdir() if p.is_dir())
-YAMLLINT = "{extends: relaxed, rules: {line-length: disable}}"
 HELM_ONLY_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version"}
 
 
@@ -31,8 +30,7 @@ def test_overlays_exist():
 
 
 def test_yamllint(rendered, k8s):
-    result = k8s("yamllint", "-d", YAMLLINT, "-s", str(rendered))
-    assert result.returncode == 0, result.stdout
+    yamllint_clean(k8s, rendered)
 
 
 @pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
@@ -50,12 +48,7 @@ def test_restricted_pod_security_and_namespace(rendered):
 
 
 def test_checkov(rendered, k8s):
-    result = k8s("checkov", "-d", str(rendered.parent), "--framework", "kubernetes",
-                 "--compact", "--quiet", "-o", "json")
-    report = json.loads(result.stdout)
-    assert report["summary"]["failed"] == 0, [
-        c["check_id"] for c in report["results"]["failed_checks"]]
-    assert report["summary"]["passed"] > 50
+    checkov_clean(k8s, rendered.parent, 50)
 
 
 def test_production_uses_external_stores_by_reference(k8s):
