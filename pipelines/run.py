@@ -135,6 +135,10 @@ def run_local(
     output.mkdir(parents=True, exist_ok=True)
     os.environ["KUBECYCLE_HOME"] = str(home)  # the task subprocesses inherit it
     os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
+    # parallel tune tasks each get a share of the cores: OpenMP (HistGradientBoosting) spins
+    # badly when oversubscribed
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
+                                                     // cfg.tuning.parallelism)))
     started = time.monotonic()
     with _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \
             (output / "pipeline.log").open("w") as log:

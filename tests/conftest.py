@@ -1,13 +1,23 @@
-"""Shared fixtures: data sets of several shapes, and real servers (MLflow, PostgreSQL)."""
+"""Shared fixtures: data sets of several shapes, and real servers (MLflow, PostgreSQL, a
+recording stand-in of the KFP v2beta1 REST API used with an unpatched kfp.Client)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -116,3 +126,145 @@ def postgres_url() -> str:
         subprocess.run(as_pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"),
                        capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- KFP REST API stand-in -------------------------------------------------------------
+
+API = "/apis/v2beta1"
+CREATED = "2025-01-01T00:00:00Z"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # names lower-cased: HTTP header names are case-insensitive
+    body: Any  # parsed JSON, or the raw bytes of anything else (e.g. a multipart upload)
+
+
+@dataclass
+class KfpStandIn:
+    """Answers the endpoints kfp.Client calls like the KFP API server does, recording each request.
+    `run_states` are the states successive GETs of a run report (the last one repeats);
+    `failures` maps (method, route name) to (HTTP status, message) answered instead."""
+
+    run_states: list[str] = field(default_factory=lambda: ["PENDING"])
+    failures: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    experiments: dict[str, dict] = field(default_factory=dict)
+    runs: dict[str, dict] = field(default_factory=dict)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self.routes: dict[tuple[str, str], tuple[str, Callable[..., dict]]] = {
+            ("GET", f"{API}/healthz"): ("healthz", self.healthz),
+            ("GET", f"{API}/experiments"): ("list experiments", self.list_experiments),
+            ("POST", f"{API}/experiments"): ("create experiment", self.create_experiment),
+            ("POST", f"{API}/runs"): ("create run", self.create_run),
+            ("GET", f"{API}/runs/(?P<run_id>[^/:]+)"): ("get run", self.get_run),
+            ("POST", f"{API}/recurringruns"): ("create recurring run", self.create_recurring_run),
+        }
+
+    def healthz(self, request: Recorded) -> dict:
+        return {"commit_sha": "stand-in", "tag_name": "2.14.3", "multi_user": False}
+
+    def list_experiments(self, request: Recorded) -> dict:
+        predicates = json.loads(request.query.get("filter", ["{}"])[0]).get("predicates", [])
+        found = [e for e in self.experiments.values()  # JSON protobuf: either spelling of the field
+                 if all(e[p["key"]] == p.get("string_value", p.get("stringValue")) for p in predicates)]
+        return {"experiments": found, "total_size": len(found)} if found else {}
+
+    def create_experiment(self, request: Recorded) -> dict:
+        experiment = {**request.body, "experiment_id": str(uuid.uuid4()), "created_at": CREATED,
+                      "storage_state": "AVAILABLE"}
+        self.experiments[experiment["experiment_id"]] = experiment
+        return experiment
+
+    def create_run(self, request: Recorded) -> dict:
+        if request.body.get("experiment_id") not in self.experiments:
+            raise ApiError(400, f"Failed to create a run: experiment {request.body.get('experiment_id')} "
+                                "not found")
+        run = {**request.body, "run_id": str(uuid.uuid4()), "created_at": CREATED, "state": "PENDING"}
+        self.runs[run["run_id"]] = run
+        return run
+
+    def get_run(self, request: Recorded, run_id: str) -> dict:
+        if run_id not in self.runs:
+            raise ApiError(404, f"Run {run_id} not found")
+        state = self.run_states.pop(0) if len(self.run_states) > 1 else self.run_states[0]
+        error = {"code": 2, "message": "task train-model failed"} if state == "FAILED" else None
+        return {**self.runs[run_id], "state": state, **({"error": error} if error else {})}
+
+    def create_recurring_run(self, request: Recorded) -> dict:
+        return {**request.body, "recurring_run_id": str(uuid.uuid4()), "created_at": CREATED,
+                "status": "ENABLED"}
+
+    def answer(self, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict]:
+        """Record the request and route it; errors look like the API's google.rpc.Status JSON."""
+        parts = urlsplit(raw_path)
+        body: Any = raw
+        if "json" in headers.get("content-type", "") and raw:
+            body = json.loads(raw)
+        request = Recorded(method, parts.path, parse_qs(parts.query), headers, body)
+        self.requests.append(request)
+        for (route_method, pattern), (name, handler) in self.routes.items():
+            match = re.fullmatch(pattern, parts.path)
+            if route_method == method and match:
+                try:
+                    if (method, name) in self.failures:
+                        raise ApiError(*self.failures[method, name])
+                    return 200, handler(request, **match.groupdict())
+                except ApiError as exc:
+                    return exc.status, {"error": exc.message, "code": 3, "message": exc.message,
+                                        "details": []}
+        return 404, {"error": "Not Found", "code": 5, "message": f"no route {method} {parts.path}"}
+
+    def sent(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and re.fullmatch(path, r.path)]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def _serve(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        standin: KfpStandIn = self.server.standin  # type: ignore[attr-defined]
+        status, payload = standin.answer(self.command, self.path,
+                                       {k.lower(): v for k, v in self.headers.items()}, raw)
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
+        pass
+
+
+@pytest.fixture
+def kfp_api() -> Iterator[KfpStandIn]:
+    """The stand-in, serving on a free 127.0.0.1 port in a thread for one test."""
+    standin = KfpStandIn()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.standin = standin  # type: ignore[attr-defined]
+    standin.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield standin
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+

@@ -180,3 +180,22 @@ def test_empty_after_time_filter(registered, penguins, tmp_path):
     old.to_parquet(path)
     with pytest.raises(DataValidationError, match="in the last 1 day"):
         monitor(registered, current=path, output_dir=tmp_path / "o", since=timedelta(hours=24))
+
+
+def test_drift_creates_a_kfp_run_through_the_api(registered, penguins, tmp_path, kfp_api):
+    from kubecycle.pipelines.retrain import kfp_retrainer
+
+    path = tmp_path / "w.parquet"
+    drifted(penguins).to_parquet(path)
+    retrainer = kfp_retrainer(kfp_api.url, tracking_uri="http://kubecycle-mlflow.mlops:5000")
+    outcome = monitor(registered, current=path, output_dir=tmp_path / "o", retrain=True,
+                      retrainer=retrainer)
+    [created] = kfp_api.sent("POST", "/apis/v2beta1/runs")
+    assert list(kfp_api.runs) == [outcome.retrain_run_id]  # the id the API gave the run
+    spec = created.body["pipeline_spec"]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert json.loads(parameters["config"]["defaultValue"])["mlflow"]["model_name"] == (
+        registered.mlflow.model_name)
+    assert parameters["tracking_uri"]["defaultValue"] == "http://kubecycle-mlflow.mlops:5000"
+    run = mlflow.MlflowClient().get_run(outcome.monitoring_run_id)
+    assert run.data.tags["kubecycle.retrain_run_id"] == outcome.retrain_run_id
