@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
+from kubecycle.examples import EXAMPLES_DIR
 
 pytestmark = pytest.mark.slow
 KUBECYCLE = str(Path(sys.executable).parent / "kubecycle")
@@ -63,6 +66,26 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     trials = client.search_runs([parent.info.experiment_id],
                                 f"tags.mlflow.parentRunId = '{summary['run_id']}'")
     assert len(trials) == 24  # 3 families x the default 8 trials, each a nested run
+
+    # the feedback loop on the same store: a healthy window, then drift that retrains
+    penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
+    window = penguins.sample(400, replace=True, random_state=3)
+    window.to_parquet(tmp_path / "healthy.parquet")
+    healthy = kubecycle("monitor", "--current", str(tmp_path / "healthy.parquet"),
+                        "-o", str(tmp_path / "mon-ok"), cwd=tmp_path)
+    assert healthy.returncode == 0, healthy.stderr[-3000:]
+    window.assign(body_mass_g=window.body_mass_g + 1500, flipper_length_mm=window.flipper_length_mm
+                  + 25, bill_length_mm=window.bill_length_mm + 9, island="Biscoe", sex="male"
+                  ).to_parquet(tmp_path / "drifted.parquet")
+    drifted = kubecycle("monitor", "--current", str(tmp_path / "drifted.parquet"), "--retrain",
+                        "-o", str(tmp_path / "mon-drift"), cwd=tmp_path)
+    assert drifted.returncode == 3, drifted.stderr[-3000:]
+    outcome = json.loads((tmp_path / "mon-drift" / "summary.json").read_text())
+    assert outcome["status"] == "drift" and outcome["decision"]["retrain"]
+    retrained = client.get_run(outcome["retrain_run_id"])
+    assert retrained.data.tags["kubecycle.gate"] in ("promoted", "rejected")
+    versions = client.search_model_versions("name = 'penguins-species'")
+    assert len(versions) == 3  # the retraining registered a version through the same gate
 
 
 def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
