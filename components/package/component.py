@@ -27,10 +27,9 @@ def package_model(
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
     registered = read_json(registration.path)
     data_contract = read_json(contract.path)
-    columns = [c for c in data_contract["columns"] if c != data_contract["target"]]
     os.makedirs(bento.path, exist_ok=True)
     result = build_bento(joblib.load(model.path), registered["model_name"],
-                         registered["model_version"], columns, export_dir=bento.path)
+                         registered["model_version"], data_contract, export_dir=bento.path)
     write_json(os.path.join(bento.path, "bento.json"), result.__dict__)
     bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path})
     mlflow.set_tracking_uri(tracking_uri)

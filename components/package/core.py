@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kubecycle.errors import PackagingError
 
-SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib")
+SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
 _HERE = Path(__file__).resolve().parent
 # Modules the pickled Pipeline may reference, copied into the bento at the same import path.
 _MODEL_MODULES = ("features/transformers.py",)
@@ -40,14 +40,22 @@ def _build_context(folder: Path, info: dict) -> None:
     for module in _MODEL_MODULES:
         shutil.copy(_HERE.parent / module, target / "components" / module)
 
-def build_bento(model, model_name: str, version: str, columns: list[str],
+def serving_fields(contract: dict) -> dict[str, dict]:
+    """The request fields of the service: every contract column but the target, with its kind
+    and (for categorical columns) the known categories."""
+    return {name: {"kind": spec["kind"], **({"categories": spec["categories"]}
+                                             if "categories" in spec else {})}
+            for name, spec in contract["columns"].items() if name != contract.get("target")}
+
+
+def build_bento(model, model_name: str, version: str, contract: dict,
                 export_dir: str | Path | None = None) -> PackageResult:
     """Save the model to the BentoML store and build a bento serving it.
 
     Args:
         model: the fitted scikit-learn Pipeline of the registered version.
         model_name, version: the MLflow registered model and version (labels, responses).
-        columns: raw input columns the model expects.
+        contract: the data contract (request fields, types and categories).
         export_dir: if given, also export the bento archive there.
     """
     import bentoml
@@ -58,7 +66,7 @@ def build_bento(model, model_name: str, version: str, columns: list[str],
         saved = bentoml.sklearn.save_model(name, model, labels=labels,
                                            metadata={"mlflow_model_name": model_name})
         info = {"bento_model": str(saved.tag), "model_name": model_name,
-                "model_version": str(version), "columns": columns}
+                "model_version": str(version), "fields": serving_fields(contract)}
         pins = [f"{p}=={metadata.version(p)}" for p in SERVING_PACKAGES]
         with tempfile.TemporaryDirectory() as folder:
             _build_context(Path(folder), info)

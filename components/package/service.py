@@ -1,23 +1,109 @@
-"""BentoML service serving one registered kubecycle model (copied into every bento).
+"""BentoML service for one registered kubecycle model (copied into every bento).
 
-Reads kubecycle_bento.json beside it: the bento model tag, the MLflow name and version,
-and the input columns. Bad requests get 400 with the reason, never 500.
+Reads kubecycle_bento.json beside it: the bento model tag, the MLflow name and version, and
+the input fields from the data contract. Requests are typed from the contract, so the
+OpenAPI page shows the real feature names and types, and a missing field, a wrong type or an
+unknown category is answered 400/422 with the field named. Every prediction is appended, in
+batches and off the request path, to the inference log that monitoring reads.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import queue
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
+from pydantic import BaseModel, ConfigDict, create_model
 
 INFO = json.loads((Path(__file__).resolve().parent / "kubecycle_bento.json").read_text())
-MAX_RECORDS = 10_000
+MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
+EXTRA_FIELDS = os.environ.get("KUBECYCLE_EXTRA_FIELDS", "forbid")  # or "ignore"
+LOG_DIR = os.environ.get("KUBECYCLE_INFERENCE_LOG", "")  # "" = no inference log
+LOG_BUFFER = int(os.environ.get("KUBECYCLE_INFERENCE_LOG_BUFFER", "100000"))
+LOG_FLUSH_SECONDS = float(os.environ.get("KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS", "5"))
 
 
-@bentoml.service(traffic={"timeout": 60})
+def _field_type(spec: dict[str, Any]) -> Any:
+    if spec["kind"] == "numeric":
+        return float
+    if spec["kind"] == "boolean":
+        return bool
+    if spec["kind"] == "datetime":
+        return datetime
+    if spec.get("categories"):
+        return Literal[tuple(spec["categories"])]
+    return str
+
+
+Record = create_model(  # one field per raw input column; null means missing (imputed)
+    "Record", __config__=ConfigDict(extra=EXTRA_FIELDS),
+    **{name: (_field_type(spec) | None, ...) for name, spec in INFO["fields"].items()})
+
+
+class Prediction(BaseModel):
+    model_name: str
+    model_version: str
+    prediction: Any
+    probabilities: dict[str, float] | None = None
+
+
+class Predictions(BaseModel):
+    model_name: str
+    model_version: str
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None = None
+
+
+class InferenceLog:
+    """A bounded buffer flushed to Parquet files by a background thread; rows that do not
+    fit, or whose write fails, are dropped and counted (the service keeps answering)."""
+
+    def __init__(self, folder: str, dropped_counter) -> None:
+        self.folder, self.dropped = Path(folder), dropped_counter
+        self.rows: queue.Queue = queue.Queue(maxsize=LOG_BUFFER)
+        threading.Thread(target=self._run, name="inference-log", daemon=True).start()
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            try:
+                self.rows.put_nowait(record)
+            except queue.Full:
+                self.dropped.labels(reason="buffer_full").inc()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(LOG_FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        batch = []
+        while len(batch) < LOG_BUFFER:
+            try:
+                batch.append(self.rows.get_nowait())
+            except queue.Empty:
+                break
+        if not batch:
+            return
+        import pandas as pd
+
+        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame.from_records(batch).to_parquet(self.folder / f".{name}", index=False)
+            os.replace(self.folder / f".{name}", self.folder / name)
+        except OSError:
+            self.dropped.labels(reason="write_failed").inc(len(batch))
+
+
+@bentoml.service(traffic={"timeout": 60}, workers=1)
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
 
@@ -25,24 +111,53 @@ class KubecycleService:
 
     def __init__(self) -> None:
         self.model = bentoml.sklearn.load_model(self.model_ref)
-        self.columns: list[str] = INFO["columns"]
+        self.columns: list[str] = list(INFO["fields"])
+        self.classes = [str(c) for c in getattr(self.model, "classes_", [])]
+        version = INFO["model_version"]
+        self.counter = bentoml.metrics.Counter(
+            name="kubecycle_predictions", documentation="Predictions by class",
+            labelnames=["model_version", "prediction"])
+        self.count = lambda label: self.counter.labels(model_version=version, prediction=label)
+        dropped = bentoml.metrics.Counter(
+            name="kubecycle_inference_log_dropped", documentation="Inference-log rows dropped",
+            labelnames=["reason"])
+        self.log = InferenceLog(LOG_DIR, dropped) if LOG_DIR else None
 
-    @bentoml.api
-    def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Predict for a list of records (column name -> raw value)."""
+    def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
         import pandas as pd
 
-        if not records:
-            raise InvalidArgument("records is empty; send at least one record")
-        if len(records) > MAX_RECORDS:
-            raise InvalidArgument(f"{len(records)} records exceed the limit of {MAX_RECORDS}")
-        frame = pd.DataFrame.from_records(records)
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise InvalidArgument(f"records lack the column(s) {missing}")
+        rows = [r.model_dump() for r in records]
+        frame = pd.DataFrame.from_records(rows, columns=self.columns)
         try:
-            predictions = self.model.predict(frame[self.columns])
+            predicted = self.model.predict(frame)
+            proba = self.model.predict_proba(frame) if self.classes else None
         except (ValueError, TypeError) as exc:
             raise InvalidArgument(f"the model could not score these records: {exc}") from None
-        return {"model_name": INFO["model_name"], "model_version": INFO["model_version"],
-                "predictions": [p.item() if hasattr(p, "item") else p for p in predictions]}
+        predictions = [p.item() if hasattr(p, "item") else p for p in predicted]
+        probabilities = None if proba is None else [
+            dict(zip(self.classes, map(float, row), strict=True)) for row in proba]
+        for value in predictions:
+            self.count(str(value)).inc()
+        if self.log is not None:
+            stamp = datetime.now(UTC)
+            self.log.append([{**row, "prediction": p, "timestamp": stamp}
+                             for row, p in zip(rows, predictions, strict=True)])
+        return predictions, probabilities
+
+    @bentoml.api
+    def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
+        """Predict one record."""
+        [value], proba = self._score([record])
+        return Prediction(model_name=INFO["model_name"], model_version=INFO["model_version"],
+                          prediction=value, probabilities=proba[0] if proba else None)
+
+    @bentoml.api
+    def predict_batch(self, records: list[Record]) -> Predictions:  # type: ignore[valid-type]
+        """Predict a batch of records."""
+        if not records:
+            raise InvalidArgument("records is empty; send at least one record")
+        if len(records) > MAX_BATCH:
+            raise InvalidArgument(f"{len(records)} records exceed the batch limit of {MAX_BATCH}")
+        values, proba = self._score(records)
+        return Predictions(model_name=INFO["model_name"], model_version=INFO["model_version"],
+                           predictions=values, probabilities=proba)

@@ -1,4 +1,5 @@
-"""A bento built from a model serves it over HTTP with `bentoml serve`."""
+"""A bento built from a model, exported and imported into a clean store, serves it over HTTP
+with `bentoml serve`: typed requests, 4xx for bad input, metrics and the inference log."""
 
 import os
 import subprocess
@@ -6,11 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 
 from kubecycle.components.features.core import plan_features
-from kubecycle.components.package.core import bento_name, build_bento
+from kubecycle.components.monitor.window import read_window
+from kubecycle.components.package.core import bento_name, build_bento, serving_fields
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
@@ -22,50 +25,116 @@ def test_bento_name():
     assert bento_name("Penguins Species/v1") == "penguins-species-v1"
 
 
+def test_serving_fields_follow_the_contract(penguins):
+    fields = serving_fields(clean(penguins, "species").contract)
+    assert "species" not in fields
+    assert fields["island"] == {"kind": "categorical", "categories": ["Biscoe", "Dream", "Torgersen"]}
+    assert fields["bill_length_mm"] == {"kind": "numeric"}
+
+
+def _serve(tag: str, env: dict, cwd: Path):
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    port = free_port()
+    log = (cwd / "serve.log").open("w")  # read it when serve does not come up
+    server = subprocess.Popen([bentoml, "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return server, base
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "bentoml serve did not become ready"
+        assert server.poll() is None, "bentoml serve exited"
+        time.sleep(0.5)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
 @pytest.mark.slow
-def test_exported_bento_serves_predictions_from_a_clean_store(mixed, tmp_path):
+def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path):
     result = clean(mixed, "churn")
     plan = plan_features(result.contract, FeatureConfig())  # includes a datetime column
     model = fit_final(plan, select_best([TuneResult("random_forest", "f1",
                                                     {"n_estimators": 10}, 0, 0)]),
                       result.frame, 0)
     columns = [c for c in mixed.columns if c != "churn"]
-    packaged = build_bento(model, "Churn", "7", columns, export_dir=tmp_path / "export")
-    assert packaged.bento_tag.startswith("churn:")
-    assert Path(packaged.export_path).is_file()
+    packaged = build_bento(model, "Churn", "7", result.contract, export_dir=tmp_path / "export")
+    assert packaged.bento_tag.startswith("churn:") and Path(packaged.export_path).is_file()
 
-    clean_home = tmp_path / "fresh-bentoml"  # import the archive into an empty store
-    env = {**os.environ, "BENTOML_HOME": str(clean_home)}
-    bentoml = [str(Path(sys.executable).parent / "bentoml")]
-    subprocess.run([*bentoml, "import", packaged.export_path], env=env, check=True,
-                   capture_output=True)
-    port = free_port()
-    server = subprocess.Popen([*bentoml, "serve", packaged.bento_tag, "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "inference-log"
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "fresh-bentoml"),
+           "KUBECYCLE_INFERENCE_LOG": str(log), "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.5"}
+    subprocess.run([str(Path(sys.executable).parent / "bentoml"), "import",
+                    packaged.export_path], env=env, check=True, capture_output=True)
+    server, base = _serve(packaged.bento_tag, env, tmp_path)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "bentoml serve did not become ready"
-            assert server.poll() is None, "bentoml serve exited"
-            time.sleep(0.5)
-        records = mixed[columns].head(3).astype(object).where(mixed[columns].head(3).notna(),
-                                                               None).to_dict("records")
-        answer = requests.post(f"{base}/predict", json={"records": records}, timeout=30)
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
+        rows = _records(mixed[columns].head(5))
+        one = requests.post(f"{base}/predict", json={"record": rows[0]}, timeout=30)
+        assert one.status_code == 200, one.text
+        body = one.json()
         assert body["model_name"] == "Churn" and body["model_version"] == "7"
-        assert body["predictions"] == model.predict(mixed[columns].head(3)).tolist()
-        bad = requests.post(f"{base}/predict", json={"records": [{"x1": 1.0}]}, timeout=30)
-        assert bad.status_code == 400 and "lack the column" in bad.text
-        empty = requests.post(f"{base}/predict", json={"records": []}, timeout=30)
-        assert empty.status_code == 400
+        assert body["prediction"] == model.predict(mixed[columns].head(1))[0]
+        assert set(body["probabilities"]) == {"no", "yes"}
+        batch = requests.post(f"{base}/predict_batch", json={"records": rows}, timeout=30)
+        assert batch.status_code == 200, batch.text
+        assert batch.json()["predictions"] == model.predict(mixed[columns].head(5)).tolist()
+
+        bad = {
+            "missing field": {k: v for k, v in rows[0].items() if k != "x1"},
+            "wrong type": {**rows[0], "x1": "lots"},
+            "unknown category": {**rows[0], "colour": "purple"},
+            "extra field": {**rows[0], "surprise": 1},
+        }
+        for case, record in bad.items():
+            answer = requests.post(f"{base}/predict", json={"record": record}, timeout=30)
+            assert 400 <= answer.status_code < 500, (case, answer.status_code, answer.text)
+        empty = requests.post(f"{base}/predict_batch", json={"records": []}, timeout=30)
+        assert empty.status_code == 400 and "empty" in empty.text
+        metrics = requests.get(f"{base}/metrics", timeout=10).text
+        assert 'kubecycle_predictions_total{model_version="7"' in metrics
+
+        deadline = time.monotonic() + 30
+        while not list(log.glob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        logged = pd.concat(read_window(log))
+        assert len(logged) == 6 and {"prediction", "timestamp", "x1"} <= set(logged.columns)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path):
+    result = clean(penguins, "species")
+    plan = plan_features(result.contract, FeatureConfig())
+    model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
+                      result.frame, 0)
+    packaged = build_bento(model, "penguins", "1", result.contract)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the log folder should be")
+    import bentoml
+
+    store = Path(bentoml.get(packaged.bento_tag).path).parents[2]  # BentoML's in-process home
+    env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": str(blocker / "log"),
+           "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.3"}
+    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    try:
+        record = _records(penguins.drop(columns="species").head(1))[0]
+        for _ in range(3):
+            assert requests.post(f"{base}/predict", json={"record": record}, timeout=30).ok
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            metrics = requests.get(f"{base}/metrics", timeout=10).text
+            if 'kubecycle_inference_log_dropped_total{reason="write_failed"} 3.0' in metrics:
+                break
+            time.sleep(0.5)
+        assert 'kubecycle_inference_log_dropped_total{reason="write_failed"} 3.0' in metrics
+        assert requests.post(f"{base}/predict", json={"record": record}, timeout=30).ok
     finally:
         server.terminate()
         server.wait(timeout=30)
