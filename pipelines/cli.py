@@ -145,11 +145,69 @@ def submit(
         out.print(f"run {result.run_id} {result.state}", highlight=False)
 
 
+def _connect_tracking(tracking_uri: str | None) -> str | None:
+    """Connect to the given or environment's MLflow, else the local store; return the given."""
+    from kubecycle.settings import kubecycle_home, tracking_uri_from_env
+    from kubecycle.tracking import connect, local_store_uri
+
+    uri = tracking_uri or tracking_uri_from_env()
+    connect(uri or local_store_uri(kubecycle_home()))
+    return uri
+
+
+ModelOption = Annotated[str, typer.Option(
+    "--model", help="NAME@ALIAS or NAME/VERSION (default: the config's model @champion)")]
+TrackingOption = Annotated[str | None, typer.Option(
+    help="MLflow server; default: the local store under KUBECYCLE_HOME")]
+
+
+@app.command()
+def package(
+    config: ConfigArg = None,
+    model: ModelOption = "",
+    export: Annotated[Path | None, typer.Option(help="also export the bento archive here")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Build the BentoML bento of a registered version (and export it)."""
+    from kubecycle.pipelines.serve import ensure_bento
+
+    try:
+        _connect_tracking(tracking_uri)
+        servable = ensure_bento(_load(config), model, export)
+    except KubecycleError as exc:
+        _fail(exc)
+    state = "built" if servable.built else "already built"
+    out.print(f"{servable.version.name} v{servable.version.version}: bento {servable.bento_tag} "
+              f"({state})", highlight=False)
+
+
+@app.command("serve")
+def serve_(
+    config: ConfigArg = None,
+    model: ModelOption = "",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    inference_log: Annotated[Path | None, typer.Option(
+        help="folder of the inference log; default: $KUBECYCLE_HOME/inference-log")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Serve a registered version over HTTP with BentoML (builds its bento if needed)."""
+    from kubecycle.pipelines.serve import ensure_bento, serve
+
+    try:
+        _connect_tracking(tracking_uri)
+        servable = ensure_bento(_load(config), model)
+    except KubecycleError as exc:
+        _fail(exc)
+    err.print(f"serving {servable.version.name} v{servable.version.version} "
+              f"({servable.bento_tag}) on http://{host}:{port}", highlight=False)
+    raise typer.Exit(serve(servable.bento_tag, port, host, inference_log))
+
+
 @app.command("monitor")
 def monitor_(
     config: ConfigArg = None,
-    model: Annotated[str, typer.Option(help="NAME@ALIAS or NAME/VERSION (default: the config's "
-                                            "model @champion)")] = "",
+    model: ModelOption = "",
     current: Annotated[Path, typer.Option(help="window: CSV/Parquet file or a folder of Parquet "
                                                "files (the inference log)")] = Path("current.parquet"),
     window: Annotated[str | None, typer.Option(help="only rows of the last 30m / 24h / 7d "
@@ -158,8 +216,7 @@ def monitor_(
     retrain: Annotated[bool | None, typer.Option(
         "--retrain/--no-retrain", help="override monitoring.retrain")] = None,
     push_metrics: Annotated[str | None, typer.Option(help="Pushgateway URL")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow server; default: the local store under KUBECYCLE_HOME")] = None,
+    tracking_uri: TrackingOption = None,
     kfp_host: Annotated[str | None, typer.Option(
         help="retrain through this KFP API instead of locally")] = None,
 ) -> None:
@@ -169,13 +226,11 @@ def monitor_(
     from kubecycle.components.monitor.core import monitor
     from kubecycle.components.monitor.window import parse_window
     from kubecycle.pipelines.retrain import kfp_retrainer, local_retrainer
-    from kubecycle.settings import kubecycle_home, tracking_uri_from_env
-    from kubecycle.tracking import connect, local_store_uri
+    from kubecycle.settings import kubecycle_home
 
     try:
         cfg = _load(config)
-        uri = tracking_uri or tracking_uri_from_env()
-        connect(uri or local_store_uri(kubecycle_home()))
+        uri = _connect_tracking(tracking_uri)
         retrainer = kfp_retrainer(kfp_host, uri) if kfp_host else local_retrainer(uri)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         outcome = monitor(cfg, current=current, model=model, since=parse_window(window),

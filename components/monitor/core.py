@@ -23,11 +23,11 @@ from kubecycle.components.monitor.window import TIMESTAMP_COLUMN, read_window
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import DataValidationError, MonitoringError
 from kubecycle.registry import (
-    CHAMPION,
     REFERENCE_ARTIFACT,
     REFERENCE_STATS_ARTIFACT,
     RegisteredVersion,
     load_contract,
+    resolve_version,
 )
 
 EXIT_HEALTHY = 0
@@ -63,29 +63,6 @@ class MonitorOutcome:
                 "data_quality": self.data_quality, "model_quality": self.model_quality,
                 "decision": self.decision.to_dict(), "monitoring_run_id": self.monitoring_run_id,
                 "retrain_run_id": self.retrain_run_id, "paths": self.paths}
-
-
-def resolve_version(reference: str, default_name: str) -> RegisteredVersion:
-    """'name@alias', 'name/version', or '' (the config's model @champion)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from kubecycle.registry import version_by_alias
-
-    reference = reference or f"{default_name}@{CHAMPION}"
-    if "@" in reference:
-        name, alias = reference.split("@", 1)
-        found = version_by_alias(name, alias)
-        if found is None:
-            raise MonitoringError(f"no model version {reference} is registered; train one with "
-                                  "`kubecycle run` or check --model")
-        return found
-    name, _, version = reference.partition("/")
-    try:
-        mv = MlflowClient().get_model_version(name, version)
-    except MlflowException:
-        raise MonitoringError(f"model version {reference} not found; check --model") from None
-    return RegisteredVersion(name, str(mv.version), mv.run_id, dict(mv.tags))
 
 
 def load_reference(version: RegisteredVersion) -> ReferenceStats:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.monitor.reference import ColumnReference, ReferenceStats, category_key
+from kubecycle.components.monitor.reference import ColumnReference, ReferenceStats
 
 P_VALUE_THRESHOLD = 0.05
 DISTANCE_THRESHOLD = 0.1
@@ -58,14 +58,17 @@ class NumericWindow:
 
     def __init__(self, reference: ColumnReference) -> None:
         self.reference = reference
+        # quantile points of a huge reference are approximate already: no refinement there
         self.points, self.weights = _refine(np.asarray(reference.points, dtype=float),
                                             np.asarray(reference.weights, dtype=float),
-                                            reference.distinct > LOW_CARDINALITY)
+                                            reference.exact and reference.distinct > LOW_CARDINALITY)
         size = len(self.points)
         self.equal = np.zeros(size, dtype=np.int64)
         self.gap_count = np.zeros(size + 1, dtype=np.int64)
         self.gap_sum = np.zeros(size + 1, dtype=float)
-        self.new_values: dict[float, int] | None = {}  # None once > LOW_CARDINALITY
+        # values the reference lacks, counted only while the union may stay <= LOW_CARDINALITY
+        self.new_values: dict[float, int] | None = (
+            {} if reference.distinct <= LOW_CARDINALITY else None)
         self.raw: list[np.ndarray] = []
         self.rows = 0
         self.nulls = 0
@@ -80,15 +83,19 @@ class NumericWindow:
             self.raw.append(values)
         elif self.raw:
             self.raw = []
+        if not len(self.points):  # an all-empty reference column: nothing to bin against
+            return
         left = np.searchsorted(self.points, values, side="left")
-        right = np.searchsorted(self.points, values, side="right")
-        hit = right > left
+        hit = self.points[np.minimum(left, len(self.points) - 1)] == values
         self.equal += np.bincount(left[hit], minlength=len(self.points))
         gaps, gap_values = left[~hit], values[~hit]
         self.gap_count += np.bincount(gaps, minlength=len(self.points) + 1)
         self.gap_sum += np.bincount(gaps, weights=gap_values, minlength=len(self.points) + 1)
         if self.new_values is not None and len(gap_values):
             distinct, counts = np.unique(gap_values, return_counts=True)
+            if len(distinct) > LOW_CARDINALITY:
+                self.new_values = None
+                return
             for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
                 self.new_values[value] = self.new_values.get(value, 0) + count
             if len(self.new_values) > LOW_CARDINALITY:
@@ -159,7 +166,7 @@ class CategoricalWindow:
         self.nulls += int(values.isna().sum())
         present = values.dropna()
         self.rows += len(present)
-        for key, count in category_key(present).value_counts().items():
+        for key, count in present.value_counts().items():  # count first, then name: cheaper
             self.counts[str(key)] = self.counts.get(str(key), 0) + int(count)
 
     def distinct_union(self) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 MAX_EXACT_POINTS = 20_000  # above this many distinct values, quantile points stand in
+QUANTILE_POINTS = 5_000
 SMALL_REFERENCE = 1_000  # Evidently switches from p-value tests to distances above this
 
 
@@ -73,8 +74,8 @@ def column_reference(series: pd.Series, kind: str | None = None) -> ColumnRefere
         reference.points = distinct.tolist()
         reference.weights = (counts / max(len(array), 1)).tolist()
     else:
-        reference.points = np.quantile(array, np.linspace(0, 1, MAX_EXACT_POINTS)).tolist()
-        reference.weights = [1.0 / MAX_EXACT_POINTS] * MAX_EXACT_POINTS
+        reference.points = np.quantile(array, np.linspace(0, 1, QUANTILE_POINTS)).tolist()
+        reference.weights = [1.0 / QUANTILE_POINTS] * QUANTILE_POINTS
         reference.exact = False
     return reference
 

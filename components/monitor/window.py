@@ -46,7 +46,9 @@ def _chunks_of(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         if path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            # pre_buffer=False: Arrow otherwise keeps every read row group buffered (memory
+            # would grow with the window)
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
         else:
             yield from pd.read_csv(path, chunksize=rows)

@@ -46,3 +46,7 @@ class SubmitError(KubecycleError):
 
 class MonitoringError(KubecycleError):
     """Monitoring could not run: no champion or reference data, or a sink is unreachable."""
+
+
+class RegistryError(KubecycleError):
+    """The requested registered model, version or alias does not exist."""

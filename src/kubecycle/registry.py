@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kubecycle.errors import RegistryError
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 CONTRACT_ARTIFACT = "contract/contract.json"
@@ -47,3 +49,24 @@ def load_contract(version: RegisteredVersion) -> dict[str, Any] | None:
         return None
     with open(path) as handle:
         return json.load(handle)
+
+
+def resolve_version(reference: str, default_name: str) -> RegisteredVersion:
+    """'name@alias', 'name/version', or '' (the config's model @champion)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    reference = reference or f"{default_name}@{CHAMPION}"
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        found = version_by_alias(name, alias)
+        if found is None:
+            raise RegistryError(f"no model version {reference} is registered; train one with "
+                                "`kubecycle run` or check --model")
+        return found
+    name, _, version = reference.partition("/")
+    try:
+        mv = MlflowClient().get_model_version(name, version)
+    except MlflowException:
+        raise RegistryError(f"model version {reference} not found; check --model") from None
+    return RegisteredVersion(name, str(mv.version), mv.run_id, dict(mv.tags))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from kubecycle.components.monitor.core import EXIT_DRIFT, EXIT_HEALTHY, monitor
-from kubecycle.errors import DataSourceError, DataValidationError, MonitoringError
+from kubecycle.errors import DataSourceError, DataValidationError, MonitoringError, RegistryError
 from kubecycle.tracking import free_port
 
 
@@ -166,7 +166,7 @@ def test_bad_windows(registered, penguins, tmp_path, prepare, error, words):
 def test_no_champion_and_gateway_down(registered, penguins, tmp_path):
     path = tmp_path / "w.parquet"
     healthy(penguins).to_parquet(path)
-    with pytest.raises(MonitoringError, match="no model version nobody@champion"):
+    with pytest.raises(RegistryError, match="no model version nobody@champion"):
         monitor(registered, current=path, output_dir=tmp_path / "o", model="nobody@champion")
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(MonitoringError, match=f"Pushgateway {dead}"):

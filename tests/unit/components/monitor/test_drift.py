@@ -87,3 +87,9 @@ def test_empty_and_unseen_values():
     assert result.columns["x"].test == "empty" and not result.columns["x"].drifted
     assert result.columns["x"].missing_share == 1.0
     assert result.columns["c"].drifted  # a category never seen before
+
+
+def test_reference_column_without_values():
+    reference = pd.DataFrame({"x": [np.nan] * 20, "y": np.arange(20.0)})
+    result = detect_drift(build_reference(reference), [pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})])
+    assert result.columns["x"].test == "empty" and not result.columns["x"].drifted

@@ -1,0 +1,65 @@
+"""Serving a registered model locally: find (or build) its bento and run `bentoml serve`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubecycle.config import KubecycleConfig
+from kubecycle.errors import PackagingError
+from kubecycle.registry import RegisteredVersion, load_contract, resolve_version
+from kubecycle.settings import bentoml_home, kubecycle_home
+
+BENTO_TAG = "kubecycle.bento_tag"
+
+
+@dataclass(frozen=True)
+class ServableModel:
+    version: RegisteredVersion
+    bento_tag: str
+    built: bool  # False: the bento recorded on the version was already in the store
+
+
+def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: Path | None = None
+                 ) -> ServableModel:
+    """The bento of a registered version: the one recorded on it when the local store has it,
+    else built now from the registered model (and recorded on the version).
+
+    The MLflow tracking URI must already be set.
+    """
+    import bentoml
+    import mlflow
+
+    from kubecycle.components.package.core import build_bento
+
+    version = resolve_version(model, cfg.mlflow.model_name)
+    recorded = version.tags.get(BENTO_TAG)
+    if recorded and export_dir is None:
+        try:
+            bentoml.get(recorded)
+            return ServableModel(version, recorded, built=False)
+        except bentoml.exceptions.NotFound:
+            pass
+    contract = load_contract(version)
+    if contract is None:
+        raise PackagingError(f"{version.name} v{version.version} has no data contract; "
+                             "retrain it with `kubecycle run`")
+    fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+    result = build_bento(fitted, version.name, version.version, contract, export_dir)
+    mlflow.MlflowClient().set_model_version_tag(version.name, version.version, BENTO_TAG,
+                                                result.bento_tag)
+    return ServableModel(version, result.bento_tag, built=True)
+
+
+def serve(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
+          inference_log: Path | None = None) -> int:
+    """Run `bentoml serve` in the foreground; the inference log defaults to
+    KUBECYCLE_HOME/inference-log (what `kubecycle monitor --current` reads)."""
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home()),
+           "KUBECYCLE_INFERENCE_LOG": str(inference_log or kubecycle_home() / "inference-log")}
+    command = [str(Path(sys.executable).parent / "bentoml"), "serve", bento_tag,
+               "--host", host, "--port", str(port)]
+    return subprocess.call(command, env=env)
