@@ -40,4 +40,17 @@ kubectl -n "${NAMESPACE}" run mlflow-check --rm -i --restart=Never \
   --image="${REGISTRY}/kubecycle/mlflow:${VERSION}" --command -- python3 -c \
   "import mlflow; c = mlflow.MlflowClient('http://kubecycle-mlflow:5000'); print(c.get_model_version_by_alias('penguins-species', 'champion'))" ||
   { report "${NAMESPACE}"; fail "no champion in MLflow"; }
+step "one monitoring Job from the CronJob"
+# Nothing in this run serves the model yet, so the inference log is empty: the job must start,
+# reach MLflow and the champion, and stop with monitoring's documented empty-window error.
+kubectl -n "${NAMESPACE}" create job kubecycle-monitoring-e2e --from=cronjob/kubecycle-monitoring
+job_done() {
+  kubectl -n "${NAMESPACE}" get job kubecycle-monitoring-e2e \
+    -o jsonpath='{.status.succeeded}{.status.failed}' | grep -q '[1-9]'
+}
+wait_for "the monitoring job to finish" 900 job_done || { report "${NAMESPACE}"; fail "monitoring job"; }
+logs="$(kubectl -n "${NAMESPACE}" logs job/kubecycle-monitoring-e2e --tail=50 || true)"
+if ! kubectl -n "${NAMESPACE}" wait --for=condition=complete --timeout=5s job/kubecycle-monitoring-e2e; then
+  grep -q "holds no .parquet files" <<<"$logs" || { printf '%s\n' "$logs" >&2; fail "monitoring job"; }
+fi
 step "kind end-to-end run passed"

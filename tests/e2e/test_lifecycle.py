@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 import yaml
 from mlflow.tracking import MlflowClient
 
 from kubecycle.examples import EXAMPLES_DIR
+from kubecycle.tracking import free_port
 
 pytestmark = pytest.mark.slow
 KUBECYCLE = str(Path(sys.executable).parent / "kubecycle")
@@ -86,6 +90,42 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     assert retrained.data.tags["kubecycle.gate"] in ("promoted", "rejected")
     versions = client.search_model_versions("name = 'penguins-species'")
     assert len(versions) == 3  # the retraining registered a version through the same gate
+
+    # serving the champion feeds the inference log that monitoring reads
+    exported = kubecycle("package", "--export", str(tmp_path / "export"), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert list((tmp_path / "export").glob("*.bento"))
+    port = free_port()
+    server = subprocess.Popen([KUBECYCLE, "serve", "--port", str(port)], cwd=tmp_path,
+                              env={**os.environ, "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.5"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "serve failed"
+            time.sleep(0.5)
+        records = window.drop(columns="species").head(50)
+        body = {"records": records.astype(object).where(records.notna(), None).to_dict("records")}
+        answer = requests.post(f"{base}/predict_batch", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["predictions"]) == 50
+        log = home / "inference-log"
+        while not list(log.glob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    served = kubecycle("monitor", "--current", str(home / "inference-log"), "--window", "1h",
+                       "-o", str(tmp_path / "mon-log"), cwd=tmp_path)
+    assert served.returncode in (0, 3), served.stderr[-3000:]
+    logged = json.loads((tmp_path / "mon-log" / "summary.json").read_text())
+    assert logged["drift"]["rows"] == 50
 
 
 def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):

@@ -199,3 +199,31 @@ def test_drift_creates_a_kfp_run_through_the_api(registered, penguins, tmp_path,
     assert parameters["tracking_uri"]["defaultValue"] == "http://kubecycle-mlflow.mlops:5000"
     run = mlflow.MlflowClient().get_run(outcome.monitoring_run_id)
     assert run.data.tags["kubecycle.retrain_run_id"] == outcome.retrain_run_id
+
+
+def test_versions_without_contract_or_reference(penguins, mlflow_server, tmp_path):
+    """A version registered by hand (not by kubecycle run) lacks what monitoring needs."""
+    from sklearn.dummy import DummyClassifier
+
+    from kubecycle.components.validate.core import infer_contract
+    from kubecycle.config import parse_config
+
+    cfg = parse_config({"data": {"source": "x.csv", "target": "species"},
+                        "mlflow": {"model_name": "mon-bare", "experiment": "mon-bare"}})
+    client = mlflow.MlflowClient()
+    features = penguins.drop(columns="species")
+    model = DummyClassifier().fit(features, penguins.species)
+    path = tmp_path / "w.parquet"
+    healthy(penguins).to_parquet(path)
+    for version, with_contract in (("1", False), ("2", True)):
+        with mlflow.start_run():
+            if with_contract:
+                mlflow.log_dict(infer_contract(penguins, "species", "classification"),
+                                "contract/contract.json")
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="mon-bare",
+                                     serialization_format="cloudpickle")
+        client.set_registered_model_alias("mon-bare", "champion", version)
+        expected = "has no reference data" if with_contract else "has no data contract"
+        with pytest.raises(MonitoringError, match=expected):
+            monitor(cfg, current=path, output_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
