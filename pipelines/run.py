@@ -93,6 +93,31 @@ def _scratch(home: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _isolated(environment: dict[str, str]) -> Iterator[None]:
+    """Set the tasks' environment for the run, and undo what kfp.local leaves behind: it swaps
+    builtins.print and the root logger's handlers per task, not thread-safely under
+    ParallelFor, so they can outlive the run (and write to its closed log)."""
+    import builtins
+    import logging
+
+    saved_env = {key: os.environ.get(key) for key in environment}
+    saved_print, root = builtins.print, logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        builtins.print = saved_print
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
 def _publish(summary: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     """Copy the HTML reports next to summary.json and point the summary at the copies."""
     reports = {}
@@ -133,15 +158,17 @@ def run_local(
     home = kubecycle_home()
     output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    os.environ["KUBECYCLE_HOME"] = str(home)  # the task subprocesses inherit it
-    os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
-    # parallel tune tasks each get a share of the cores: OpenMP (HistGradientBoosting) spins
-    # badly when oversubscribed
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
-                                                     // cfg.tuning.parallelism)))
+    task_environment = {
+        "KUBECYCLE_HOME": str(home),
+        "BENTOML_HOME": os.environ.get("BENTOML_HOME") or str(home / "bentoml"),
+        # parallel tune tasks each get a share of the cores: OpenMP (HistGradientBoosting)
+        # spins badly when oversubscribed
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")
+        or str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
+    }
     started = time.monotonic()
     with _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \
-            (output / "pipeline.log").open("w") as log:
+            _isolated(task_environment), (output / "pipeline.log").open("w") as log:
         kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
                        pipeline_root=str(home / "kfp"), raise_on_error=True)
         pipeline = build_training_pipeline(cfg)
