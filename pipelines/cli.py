@@ -35,6 +35,8 @@ def _fail(exc: KubecycleError) -> None:
 
 def _summary_table(summary: dict) -> Table:
     table = Table(title=f"kubecycle run: {summary['status']}", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # paths and run ids stay whole
     table.add_row("decision", summary["reason"])
     table.add_row("model", f"{summary['model_name']} v{summary['model_version']}")
     table.add_row("task / metric", f"{summary['task']} / {summary['metric']}")
