@@ -50,6 +50,7 @@ test: $(STAMP) $(TOOLS_STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
+	$(PY) bench/drift.py
 
 # Needs a Docker engine. Tags derive from the package version.
 images:
