@@ -18,7 +18,7 @@ from typing import Any
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PipelineRunError
-from kubecycle.settings import kubecycle_home
+from kubecycle.settings import TUNE_THREADS_ENV, kubecycle_home
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TASK_STARTED = re.compile(r"Executing task '([^']+)'")
@@ -161,10 +161,9 @@ def run_local(
     task_environment = {
         "KUBECYCLE_HOME": str(home),
         "BENTOML_HOME": os.environ.get("BENTOML_HOME") or str(home / "bentoml"),
-        # parallel tune tasks each get a share of the cores: OpenMP (HistGradientBoosting)
-        # spins badly when oversubscribed
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")
-        or str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
+        # parallel tune tasks each get a share of the cores (OpenMP in HistGradientBoosting
+        # spins badly when oversubscribed); the other stages keep all of them
+        TUNE_THREADS_ENV: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
     }
     started = time.monotonic()
     with _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \

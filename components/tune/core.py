@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +17,7 @@ import pandas as pd
 from kubecycle.catalog import METRICS, FamilySpec, Task, get_family
 from kubecycle.components.features.core import FeaturePlan, build_preprocessor
 from kubecycle.config import KubecycleConfig, ParamSpace
+from kubecycle.settings import TUNE_THREADS_ENV
 
 GRID_POINTS_PER_AXIS = 3
 
@@ -157,6 +160,7 @@ def tune_family(
     """
     import optuna
     from sklearn.model_selection import cross_val_score
+    from threadpoolctl import threadpool_limits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = get_family(plan.task, family)
@@ -195,7 +199,9 @@ def tune_family(
 
     study = optuna.create_study(direction="maximize",
                                 sampler=_sampler(cfg.tuning.strategy, spaces, seed, trials))
-    study.optimize(objective, n_trials=trials, timeout=cfg.tuning.timeout_seconds)
+    threads = os.environ.get(TUNE_THREADS_ENV)
+    with threadpool_limits(int(threads)) if threads else contextlib.nullcontext():
+        study.optimize(objective, n_trials=trials, timeout=cfg.tuning.timeout_seconds)
     result = TuneResult(family=family, metric=metric, trials=len(study.trials),
                         failed_trials=len(errors))
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

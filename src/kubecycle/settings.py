@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+TUNE_THREADS_ENV = "KUBECYCLE_TUNE_THREADS"  # set by local runs: the cores one tune task may use
+
 
 def kubecycle_home() -> Path:
     """Where runs write everything: KUBECYCLE_HOME, default ./.kubecycle (absolute)."""
