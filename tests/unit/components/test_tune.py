@@ -55,3 +55,16 @@ def test_failing_trials_are_reported_not_raised(penguins):
     assert result.score is None and result.failed_trials == 2
     assert "all 2 trials failed" in result.error and "max_depth" in result.error
     assert isinstance(TuneResult(**result.to_dict()), TuneResult)
+
+
+def test_local_runs_cap_the_tune_thread_pools(penguins, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from kubecycle.settings import TUNE_THREADS_ENV
+
+    monkeypatch.setenv(TUNE_THREADS_ENV, "1")
+    cfg, plan, frame = _setup(penguins, "species", tuning={"trials": 1, "strategy": "random"})
+    seen = []
+    tune_family(cfg, plan, "gradient_boosting", frame,
+                on_trial=lambda *_: seen.extend(p["num_threads"] for p in threadpool_info()))
+    assert seen and set(seen) == {1}
