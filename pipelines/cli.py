@@ -47,6 +47,8 @@ def _summary_table(summary: dict) -> Table:
         table.add_row(f"test {name}", f"{value:.4f}")
     table.add_row("top features", ", ".join(summary["top_features"][:5]))
     table.add_row("bento", summary["bento_tag"])
+    table.add_row("serving runtime", f"{summary['serving_runtime']} "
+                                     f"({summary['serving_runtime_reason']})")
     table.add_row("MLflow run", f"{summary['run_id']} @ {summary['tracking_uri']}")
     table.add_row("summary", str(Path(summary["output_dir"]) / "summary.json"))
     return table
@@ -179,8 +181,10 @@ def package(
     except KubecycleError as exc:
         _fail(exc)
     state = "built" if servable.built else "already built"
+    runtime = servable.version.tags.get("kubecycle.onnx_reason", "") if servable.onnx is None \
+        else servable.onnx.reason
     out.print(f"{servable.version.name} v{servable.version.version}: bento {servable.bento_tag} "
-              f"({state})", highlight=False)
+              f"({state}); ONNX: {runtime or 'not checked'}", highlight=False)
 
 
 @app.command("serve")

@@ -7,11 +7,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PackagingError
-from kubecycle.registry import RegisteredVersion, load_contract, resolve_version
+from kubecycle.registry import RegisteredVersion, load_contract, load_test_rows, resolve_version
 from kubecycle.settings import bentoml_home, kubecycle_home
+
+if TYPE_CHECKING:
+    from kubecycle.components.package.onnx_export import OnnxCheck
 
 BENTO_TAG = "kubecycle.bento_tag"
 
@@ -21,6 +25,7 @@ class ServableModel:
     version: RegisteredVersion
     bento_tag: str
     built: bool  # False: the bento recorded on the version was already in the store
+    onnx: OnnxCheck | None = None  # the ONNX check of a bento built now
 
 
 def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: Path | None = None
@@ -48,10 +53,12 @@ def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: Path | None 
         raise PackagingError(f"{version.name} v{version.version} has no data contract; "
                              "retrain it with `kubecycle run`")
     fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
-    result = build_bento(fitted, version.name, version.version, contract, export_dir)
-    mlflow.MlflowClient().set_model_version_tag(version.name, version.version, BENTO_TAG,
-                                                result.bento_tag)
-    return ServableModel(version, result.bento_tag, built=True)
+    result = build_bento(fitted, version.name, version.version, contract, export_dir,
+                         test=load_test_rows(version))
+    client = mlflow.MlflowClient()
+    for key, value in {BENTO_TAG: result.bento_tag, **result.onnx.to_tags()}.items():
+        client.set_model_version_tag(version.name, version.version, key, value)
+    return ServableModel(version, result.bento_tag, built=True, onnx=result.onnx)
 
 
 def serve(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",

@@ -115,7 +115,8 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
             test=test, contract=contract, evaluation=evaluated.outputs["evaluation"]), "register")
         packaged = settle(package_model(
             tracking_uri=tracking_uri, run_id=run_id, model=model,
-            registration=registered.outputs["registration"], contract=contract), "package")
+            registration=registered.outputs["registration"], contract=contract, test=test),
+            "package")
         summary = settle(summarize_run(
             tracking_uri=tracking_uri, run_id=run_id,
             selection=trained.outputs["selection"],

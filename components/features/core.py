@@ -85,10 +85,11 @@ def build_preprocessor(plan: FeaturePlan):
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    from kubecycle.components.features.transformers import DatetimeExpander
+    from kubecycle.components.features.transformers import MISSING_TEXT, DatetimeExpander
 
-    def as_text():
-        return SimpleImputer(strategy="constant", fill_value="__missing__", keep_empty_features=True)
+    def as_text():  # NaN and None both mean missing (the second imputer catches None)
+        return [SimpleImputer(missing_values=missing, strategy="constant", fill_value=MISSING_TEXT,
+                              keep_empty_features=True) for missing in (np.nan, None)]
 
     parts = []
     if plan.numeric:
@@ -97,10 +98,10 @@ def build_preprocessor(plan: FeaturePlan):
             plan.numeric))
     if plan.onehot:
         parts.append(("onehot", make_pipeline(
-            as_text(), OneHotEncoder(handle_unknown="ignore", sparse_output=False)), plan.onehot))
+            *as_text(), OneHotEncoder(handle_unknown="ignore", sparse_output=False)), plan.onehot))
     if plan.ordinal:
         parts.append(("ordinal", make_pipeline(
-            as_text(),
+            *as_text(),
             OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                            encoded_missing_value=-1, dtype=np.float64),
             StandardScaler()), plan.ordinal))

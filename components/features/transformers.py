@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+MISSING_TEXT = "__missing__"  # what the text imputers fill in for NaN or None
 
 
 class DatetimeExpander(TransformerMixin, BaseEstimator):

@@ -1,6 +1,6 @@
 """kfp component for the package stage."""
 
-from kfp.dsl import Artifact, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from kubecycle.components._kfp import stage_component
 
@@ -12,13 +12,16 @@ def package_model(
     model: Input[Model],
     registration: Input[Artifact],
     contract: Input[Artifact],
+    test: Input[Dataset],
     bento: Output[Artifact],
 ) -> None:
-    """Build a bento for the registered version, export it, and tag the version with it."""
+    """Build a bento for the registered version (serving an ONNX graph of the model when one
+    reproduces its predictions on the test rows), export it, and tag the version with it."""
     import os
 
     import joblib
     import mlflow
+    import pandas as pd
 
     from kubecycle.artifacts import read_json, write_json
     from kubecycle.components.package.core import build_bento
@@ -29,11 +32,14 @@ def package_model(
     data_contract = read_json(contract.path)
     os.makedirs(bento.path, exist_ok=True)
     result = build_bento(joblib.load(model.path), registered["model_name"],
-                         registered["model_version"], data_contract, export_dir=bento.path)
-    write_json(os.path.join(bento.path, "bento.json"), result.__dict__)
-    bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path})
+                         registered["model_version"], data_contract, export_dir=bento.path,
+                         test=pd.read_parquet(test.path))
+    write_json(os.path.join(bento.path, "bento.json"), result.to_dict())
+    bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path,
+                           "onnx": result.onnx.reason})
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
-    client.set_model_version_tag(registered["model_name"], registered["model_version"],
-                                 "kubecycle.bento_tag", result.bento_tag)
+    for key, value in {"kubecycle.bento_tag": result.bento_tag, **result.onnx.to_tags()}.items():
+        client.set_model_version_tag(registered["model_name"], registered["model_version"],
+                                     key, value)
     client.set_tag(run_id, "kubecycle.bento_tag", result.bento_tag)

@@ -10,12 +10,17 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
+from kubecycle.components.package.onnx_export import OnnxCheck, export_onnx
 from kubecycle.errors import PackagingError
 
 SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
+ONNX_PACKAGES = ("onnxruntime",)
+ONNX_FILE = "model.onnx"
 _HERE = Path(__file__).resolve().parent
-# Modules the pickled Pipeline may reference, copied into the bento at the same import path.
-_MODEL_MODULES = ("features/transformers.py",)
+# Modules the service or the pickled Pipeline import, copied into the bento at the same path.
+_BENTO_MODULES = ("features/transformers.py", "package/onnx_feed.py")
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,11 @@ class PackageResult:
     bento_tag: str
     model_tag: str
     export_path: str | None
+    onnx: OnnxCheck
+
+    def to_dict(self) -> dict:
+        return {"bento_tag": self.bento_tag, "model_tag": self.model_tag,
+                "export_path": self.export_path, "onnx": self.onnx.__dict__}
 
 
 def bento_name(model_name: str) -> str:
@@ -30,15 +40,18 @@ def bento_name(model_name: str) -> str:
     return re.sub(r"[^a-z0-9_.-]", "-", model_name.lower()).strip("-.") or "kubecycle-model"
 
 
-def _build_context(folder: Path, info: dict) -> None:
+def _build_context(folder: Path, info: dict, graph: bytes | None) -> None:
     shutil.copy(_HERE / "service.py", folder / "service.py")
     (folder / "kubecycle_bento.json").write_text(json.dumps(info, indent=2))
+    if graph is not None:
+        (folder / ONNX_FILE).write_bytes(graph)
     target = folder / "kubecycle"
-    (target / "components" / "features").mkdir(parents=True)
-    for init in ("__init__.py", "components/__init__.py", "components/features/__init__.py"):
-        (target / init).write_text('"""Copied from kubecycle for unpickling the model."""\n')
-    for module in _MODEL_MODULES:
-        shutil.copy(_HERE.parent / module, target / "components" / module)
+    for module in _BENTO_MODULES:
+        destination = target / "components" / module
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_HERE.parent / module, destination)
+    for package in {target, *[p for p in target.rglob("*") if p.is_dir()]}:
+        (package / "__init__.py").write_text('"""Copied from kubecycle for the service."""\n')
 
 def serving_fields(contract: dict) -> dict[str, dict]:
     """The request fields of the service: every contract column but the target, with its kind
@@ -49,7 +62,8 @@ def serving_fields(contract: dict) -> dict[str, dict]:
 
 
 def build_bento(model, model_name: str, version: str, contract: dict,
-                export_dir: str | Path | None = None) -> PackageResult:
+                export_dir: str | Path | None = None, test: pd.DataFrame | None = None
+                ) -> PackageResult:
     """Save the model to the BentoML store and build a bento serving it.
 
     Args:
@@ -57,22 +71,30 @@ def build_bento(model, model_name: str, version: str, contract: dict,
         model_name, version: the MLflow registered model and version (labels, responses).
         contract: the data contract (request fields, types and categories).
         export_dir: if given, also export the bento archive there.
+        test: the registered test rows; the bento serves an ONNX graph of the model only if
+            the graph reproduces the model's predictions on them.
     """
     import bentoml
 
     name = bento_name(model_name)
     labels = {"mlflow_model": name, "mlflow_version": str(version)}
+    fields = serving_fields(contract)
+    graph, check = export_onnx(model, fields, test)
     try:
         saved = bentoml.sklearn.save_model(name, model, labels=labels,
                                            metadata={"mlflow_model_name": model_name})
         info = {"bento_model": str(saved.tag), "model_name": model_name,
-                "model_version": str(version), "fields": serving_fields(contract)}
-        pins = [f"{p}=={metadata.version(p)}" for p in SERVING_PACKAGES]
+                "model_version": str(version), "fields": fields,
+                "classes": [_json_value(c) for c in getattr(model, "classes_", [])],
+                "onnx": {"file": ONNX_FILE if graph else None, "reason": check.reason}}
+        packages = SERVING_PACKAGES + (ONNX_PACKAGES if graph else ())
+        pins = [f"{p}=={metadata.version(p)}" for p in packages]
         with tempfile.TemporaryDirectory() as folder:
-            _build_context(Path(folder), info)
+            _build_context(Path(folder), info, graph)
             bento = bentoml.bentos.build(
                 "service:KubecycleService", name=name, labels=labels,
-                include=["service.py", "kubecycle_bento.json", "kubecycle/**/*.py"],
+                include=["service.py", "kubecycle_bento.json", "kubecycle/**/*.py",
+                         *([ONNX_FILE] if graph else [])],
                 python={"packages": pins, "lock_packages": False},
                 models=[str(saved.tag)], build_ctx=folder)
         export_path = None
@@ -82,4 +104,8 @@ def build_bento(model, model_name: str, version: str, contract: dict,
                 str(bento.tag), str(Path(export_dir) / f"{name}-{version}.bento"))
     except bentoml.exceptions.BentoMLException as exc:
         raise PackagingError(f"bento build for {model_name} v{version} failed: {exc}") from None
-    return PackageResult(str(bento.tag), str(saved.tag), export_path)
+    return PackageResult(str(bento.tag), str(saved.tag), export_path, check)
+
+
+def _json_value(value):
+    return value.item() if hasattr(value, "item") else value

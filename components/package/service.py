@@ -3,7 +3,9 @@
 Reads kubecycle_bento.json beside it: the bento model tag, the MLflow name and version, and
 the input fields from the data contract. Requests are typed from the contract, so the
 OpenAPI page shows the real feature names and types, and a missing field, a wrong type or an
-unknown category is answered 400/422 with the field named. Every prediction is appended, in
+unknown category is answered 400/422 with the field named. The model runs as an ONNX Runtime
+graph when packaging verified one (model.onnx beside this file), else as the scikit-learn
+Pipeline; KUBECYCLE_RUNTIME=sklearn forces the latter. Every prediction is appended, in
 batches and off the request path, to the inference log that monitoring reads.
 """
 
@@ -20,10 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bentoml
-from bentoml.exceptions import InvalidArgument
+from bentoml.exceptions import InternalServerError, InvalidArgument
 from pydantic import BaseModel, ConfigDict, create_model
 
-INFO = json.loads((Path(__file__).resolve().parent / "kubecycle_bento.json").read_text())
+HERE = Path(__file__).resolve().parent
+INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
+RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verified) | sklearn
 MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
 EXTRA_FIELDS = os.environ.get("KUBECYCLE_EXTRA_FIELDS", "forbid")  # or "ignore"
 LOG_DIR = os.environ.get("KUBECYCLE_INFERENCE_LOG", "")  # "" = no inference log
@@ -103,6 +107,49 @@ class InferenceLog:
             self.dropped.labels(reason="write_failed").inc(len(batch))
 
 
+class SklearnPredictor:
+    """The scikit-learn Pipeline: a DataFrame of the raw columns per call."""
+
+    runtime = "sklearn"
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.columns = list(INFO["fields"])
+
+    def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(rows, columns=self.columns)
+        proba = self.model.predict_proba(frame) if INFO["classes"] else None
+        return self.model.predict(frame), proba
+
+
+class OnnxPredictor:
+    """The verified ONNX graph: one tensor per raw column, no DataFrame on the request path."""
+
+    runtime = "onnx"
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
+
+        from kubecycle.components.package.onnx_feed import build_feed
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # one worker per core; requests run in parallel
+        self.session = onnxruntime.InferenceSession(str(path), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.build_feed = build_feed
+
+    def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+        outputs = self.session.run(None, self.build_feed(rows, INFO["fields"]))
+        proba = outputs[1] if INFO["classes"] and len(outputs) > 1 else None
+        return outputs[0].reshape(len(rows), -1)[:, 0], proba
+
+
+def _native(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
 @bentoml.service(traffic={"timeout": 60}, workers=1)
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
@@ -110,9 +157,12 @@ class KubecycleService:
     model_ref = bentoml.models.BentoModel(INFO["bento_model"])
 
     def __init__(self) -> None:
-        self.model = bentoml.sklearn.load_model(self.model_ref)
-        self.columns: list[str] = list(INFO["fields"])
-        self.classes = [str(c) for c in getattr(self.model, "classes_", [])]
+        graph = INFO["onnx"]["file"]
+        if graph and RUNTIME != "sklearn":
+            self.predictor = OnnxPredictor(HERE / graph)
+        else:
+            self.predictor = SklearnPredictor(bentoml.sklearn.load_model(self.model_ref))
+        self.classes = [str(c) for c in INFO["classes"]]
         version = INFO["model_version"]
         self.counter = bentoml.metrics.Counter(
             name="kubecycle_predictions", documentation="Predictions by class",
@@ -124,16 +174,15 @@ class KubecycleService:
         self.log = InferenceLog(LOG_DIR, dropped) if LOG_DIR else None
 
     def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        import pandas as pd
-
         rows = [r.model_dump() for r in records]
-        frame = pd.DataFrame.from_records(rows, columns=self.columns)
         try:
-            predicted = self.model.predict(frame)
-            proba = self.model.predict_proba(frame) if self.classes else None
-        except (ValueError, TypeError) as exc:
-            raise InvalidArgument(f"the model could not score these records: {exc}") from None
-        predictions = [p.item() if hasattr(p, "item") else p for p in predicted]
+            predicted, proba = self.predictor(rows)
+        except Exception as exc:
+            message = f"the model could not score these records: {type(exc).__name__}: {exc}"
+            if isinstance(exc, ValueError | TypeError) or type(exc).__name__ == "InvalidArgument":
+                raise InvalidArgument(message) from None  # values the model rejects: 400
+            raise InternalServerError(message) from None  # the server stays up
+        predictions = [_native(p) for p in predicted]
         probabilities = None if proba is None else [
             dict(zip(self.classes, map(float, row), strict=True)) for row in proba]
         for value in predictions:

@@ -20,10 +20,12 @@ from kubecycle.registry import (
     CHAMPION,
     CONTRACT_ARTIFACT,
     REFERENCE_STATS_ARTIFACT,
+    TEST_ARTIFACT,
     version_by_alias,
 )
 
 REFERENCE_ROWS = 5_000
+TEST_ROWS = 10_000  # held-out rows kept with the version (ONNX verification at packaging)
 EXAMPLE_ROWS = 5
 
 
@@ -115,6 +117,10 @@ def register_model(
             path = Path(folder) / "reference.parquet"
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), "reference")
+            held_out = Path(folder) / Path(TEST_ARTIFACT).name
+            test.sample(min(len(test), TEST_ROWS), random_state=seed).to_parquet(held_out,
+                                                                               index=False)
+            mlflow.log_artifact(str(held_out), str(Path(TEST_ARTIFACT).parent))
         mlflow.log_dict(build_reference(reference).to_dict(), REFERENCE_STATS_ARTIFACT)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")
         mlflow.set_tags({"kubecycle.gate": decision.status, "kubecycle.gate_reason":

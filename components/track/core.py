@@ -71,5 +71,7 @@ def build_summary(*, tracking_uri: str, run_id: str, selection: dict, evaluation
         "top_features": importance["top_features"],
         "bento_tag": bento["bento_tag"],
         "bento_export": bento["export_path"],
+        "serving_runtime": "onnx" if bento.get("onnx", {}).get("used") else "sklearn",
+        "serving_runtime_reason": bento.get("onnx", {}).get("reason", ""),
         "reports": reports,
     }

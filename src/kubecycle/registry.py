@@ -13,6 +13,7 @@ CHALLENGER = "challenger"
 CONTRACT_ARTIFACT = "contract/contract.json"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 REFERENCE_STATS_ARTIFACT = "reference/stats.json"  # precomputed once, read by monitoring
+TEST_ARTIFACT = "evaluation/test.parquet"  # held-out rows; packaging verifies ONNX graphs on them
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,20 @@ def load_contract(version: RegisteredVersion) -> dict[str, Any] | None:
         return None
     with open(path) as handle:
         return json.load(handle)
+
+
+def load_test_rows(version: RegisteredVersion):
+    """The held-out test rows registered with a version (a DataFrame), or None if absent."""
+    import mlflow
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=version.run_id,
+                                                   artifact_path=TEST_ARTIFACT)
+    except (MlflowException, OSError):
+        return None
+    return pd.read_parquet(path)
 
 
 def resolve_version(reference: str, default_name: str) -> RegisteredVersion:

@@ -63,8 +63,10 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
                                                     {"n_estimators": 10}, 0, 0)]),
                       result.frame, 0)
     columns = [c for c in mixed.columns if c != "churn"]
-    packaged = build_bento(model, "Churn", "7", result.contract, export_dir=tmp_path / "export")
+    packaged = build_bento(model, "Churn", "7", result.contract, export_dir=tmp_path / "export",
+                           test=result.frame)
     assert packaged.bento_tag.startswith("churn:") and Path(packaged.export_path).is_file()
+    assert not packaged.onnx.used and "DatetimeExpander" in packaged.onnx.reason  # sklearn serves
 
     log = tmp_path / "inference-log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "fresh-bentoml"),
@@ -114,7 +116,8 @@ def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path):
     plan = plan_features(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
                       result.frame, 0)
-    packaged = build_bento(model, "penguins", "1", result.contract)
+    packaged = build_bento(model, "penguins", "1", result.contract, test=result.frame)
+    assert packaged.onnx.used, packaged.onnx.reason
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
     import bentoml
@@ -135,6 +138,40 @@ def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path):
             time.sleep(0.5)
         assert 'kubecycle_inference_log_dropped_total{reason="write_failed"} 3.0' in metrics
         assert requests.post(f"{base}/predict", json={"record": record}, timeout=30).ok
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_path):
+    result = clean(penguins, "species")
+    plan = plan_features(result.contract, FeatureConfig())
+    model = fit_final(plan, select_best([TuneResult("random_forest", "f1", {"n_estimators": 50},
+                                                    0, 0)]), result.frame, 0)
+    packaged = build_bento(model, "penguins", "3", result.contract, test=result.frame)
+    assert packaged.onnx.used, packaged.onnx.reason
+    import bentoml
+
+    bento = bentoml.get(packaged.bento_tag)
+    assert (Path(bento.path) / "src" / "model.onnx").is_file()
+    requirements = (Path(bento.path) / "env" / "python" / "requirements.txt").read_text().split()
+    assert any(p.startswith("onnxruntime==") for p in requirements)
+    assert not any(p.startswith(("kfp", "evidently", "mlflow")) for p in requirements)
+    store = Path(bento.path).parents[2]
+    features = result.frame.drop(columns="species")
+    env = {**os.environ, "BENTOML_HOME": str(store)}
+    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    try:
+        rows = _records(features)
+        answer = requests.post(f"{base}/predict_batch", json={"records": rows}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["predictions"] == model.predict(features).tolist()
+        served = pd.DataFrame(body["probabilities"])[list(model.classes_)].to_numpy()
+        assert abs(served - model.predict_proba(features)).max() < 1e-5
+        one = requests.post(f"{base}/predict", json={"record": rows[3]}, timeout=30).json()
+        assert one["prediction"] == body["predictions"][3] and one["model_version"] == "3"
     finally:
         server.terminate()
         server.wait(timeout=30)

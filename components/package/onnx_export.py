@@ -1,0 +1,239 @@
+"""Convert a fitted kubecycle Pipeline to ONNX and check it reproduces the original.
+
+scikit-learn pays milliseconds of per-call overhead to predict one row; onnxruntime runs the
+same graph in a fraction of that. A converted graph is used for serving only if it predicts
+the same as the scikit-learn model on the registered test rows; otherwise the service falls
+back to scikit-learn and the reason is recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kubecycle.components.features.transformers import MISSING_TEXT
+from kubecycle.components.package.onnx_feed import build_feed_from_frame, is_numeric
+
+PROBABILITY_TOLERANCE = 1e-4  # float32 tree thresholds move probabilities by ~1e-7
+REGRESSION_RTOL = 1e-4
+OPSET = 21
+
+
+@dataclass(frozen=True)
+class OnnxCheck:
+    """The outcome of conversion and verification: used for serving or not, and why."""
+
+    used: bool
+    reason: str
+    rows: int = 0
+
+    def to_tags(self) -> dict[str, str]:
+        return {"kubecycle.onnx": "verified" if self.used else "fallback",
+                "kubecycle.onnx_reason": self.reason[:5000]}
+
+
+class OnnxUnsupported(Exception):
+    """The Pipeline (or part of it) cannot be expressed as an ONNX graph."""
+
+
+class _NanFill:
+    """Marker base for numeric imputers rewritten as IsNaN/Where (any float type), since
+    onnxruntime's Imputer kernel has no float64 implementation."""
+
+
+def _nan_fill_shape(operator) -> None:
+    width = len(operator.raw_operator.statistics_)
+    operator.outputs[0].type = operator.inputs[0].type.__class__([None, width])
+
+
+def _nan_fill_convert(scope, operator, container) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+    from skl2onnx.operator_converters.common import concatenate_variables
+    from skl2onnx.proto import onnx_proto
+
+    values = operator.raw_operator.statistics_.astype(np.float64)
+    double = isinstance(operator.inputs[0].type, DoubleTensorType)
+    source = concatenate_variables(scope, operator.inputs, container)
+    fill, missing = scope.get_unique_variable_name("fill"), scope.get_unique_variable_name("isnan")
+    container.add_initializer(fill, onnx_proto.TensorProto.DOUBLE if double else
+                              onnx_proto.TensorProto.FLOAT, [1, len(values)], values.tolist())
+    container.add_node("IsNaN", [source], [missing], name=scope.get_unique_operator_name("IsNaN"))
+    container.add_node("Where", [missing, fill, source], [operator.outputs[0].full_name],
+                       name=scope.get_unique_operator_name("Where"))
+
+
+def _nan_fill_class():
+    """A SimpleImputer subclass with the IsNaN/Where converter registered (once)."""
+    from skl2onnx import update_registered_converter
+    from sklearn.impute import SimpleImputer
+
+    if not hasattr(_nan_fill_class, "cls"):
+        cls = type("KubecycleNanFill", (SimpleImputer, _NanFill), {})
+        update_registered_converter(cls, "KubecycleNanFill", _nan_fill_shape, _nan_fill_convert)
+        _nan_fill_class.cls = cls
+    return _nan_fill_class.cls
+
+
+def _rewrite(node):
+    """The node as it should be converted: encoders see categories as text (the feed's
+    spelling), text imputers treat their own fill value as missing (the feed spells a missing
+    text that way; skl2onnx only converts string imputers), numeric imputers become IsNaN/Where."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    if isinstance(node, OneHotEncoder | OrdinalEncoder):  # booleans arrive as "True"/"False"
+        node.categories_ = [np.array([str(c) for c in cats], dtype=object) for cats in node.categories_]
+        return node
+    if not isinstance(node, SimpleImputer):
+        return node
+    if node.fill_value == MISSING_TEXT:
+        node.missing_values = MISSING_TEXT
+        return node
+    if node.statistics_.dtype.kind == "f" and not np.isnan(node.statistics_).any():
+        replacement = _nan_fill_class().__new__(_nan_fill_class())
+        replacement.__dict__.update(node.__dict__)
+        return replacement
+    raise OnnxUnsupported("an imputer without a value for every column")
+
+
+def _casts_to_float32(estimator) -> bool:
+    """scikit-learn's tree ensembles compare float32 features; the graph must do the same.
+    Histogram gradient boosting compares float64, but onnxruntime's tree kernels only emit
+    float32, so it is cast too (the verification decides whether that is exact enough)."""
+    from sklearn.ensemble import (
+        BaseEnsemble,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+    from sklearn.tree import BaseDecisionTree
+
+    if isinstance(estimator, BaseDecisionTree | HistGradientBoostingClassifier
+                  | HistGradientBoostingRegressor):
+        return True
+    return isinstance(estimator, BaseEnsemble) and isinstance(
+        getattr(estimator, "estimator_", None), BaseDecisionTree)
+
+
+def _float64_after_encoders(steps: list) -> list:
+    """skl2onnx emits an OrdinalEncoder's codes as float32; a cast back keeps the scaler that
+    follows in float64, as in scikit-learn."""
+    from skl2onnx.sklapi import CastTransformer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    rewritten = []
+    for position, (name, step) in enumerate(steps):
+        rewritten.append((name, step))
+        if isinstance(step, OrdinalEncoder) and position < len(steps) - 1:
+            cast = CastTransformer(dtype=np.float64)
+            cast.fit(np.zeros((1, 1), dtype=np.float64))
+            rewritten.append((f"{name}-float64", cast))
+    return rewritten
+
+
+def prepare(pipeline):
+    """A copy of the Pipeline that converts to a graph computing what the original does."""
+    from skl2onnx.sklapi import CastTransformer
+    from sklearn.pipeline import Pipeline
+
+    clone = copy.deepcopy(pipeline)
+    stack = [clone]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Pipeline):
+            node.steps = [(name, _rewrite(step)) for name, step in node.steps]
+            node.steps = _float64_after_encoders(node.steps)
+            stack.extend(step for _, step in node.steps)
+        for index, item in enumerate(getattr(node, "transformers_", None) or []):
+            node.transformers_[index] = (item[0], _rewrite(item[1]), *item[2:])
+            stack.append(node.transformers_[index][1])
+    if isinstance(clone, Pipeline) and _casts_to_float32(clone.steps[-1][1]):
+        cast = CastTransformer(dtype=np.float32)
+        cast.fit(np.zeros((1, 1), dtype=np.float64))
+        clone.steps.insert(len(clone.steps) - 1, ("float32", cast))
+    return clone
+
+
+def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """The serialized ONNX graph of a fitted Pipeline whose inputs are the raw columns."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+    from sklearn.base import is_classifier
+
+    inputs = [(name, DoubleTensorType([None, 1]) if is_numeric(spec) else StringTensorType([None, 1]))
+              for name, spec in fields.items()]
+    try:
+        prepared = prepare(model)
+        options = {id(prepared): {"zipmap": False}} if is_classifier(model) else None
+        graph = to_onnx(prepared, initial_types=inputs, options=options, target_opset=OPSET)
+    except Exception as exc:  # skl2onnx raises many types for unsupported parts
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise OnnxUnsupported(f"{type(exc).__name__}: {message}"[:500]) from None
+    return graph.SerializeToString()
+
+
+def session(graph: bytes):
+    """An onnxruntime session on the CPU."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+def compare(model, graph: bytes, frame: pd.DataFrame, fields: Mapping[str, Mapping[str, Any]]
+            ) -> str | None:
+    """None when the graph predicts what the model predicts on frame, else how it differs."""
+    expected = model.predict(frame)
+    outputs = session(graph).run(None, build_feed_from_frame(frame, fields))
+    predicted = np.asarray(outputs[0]).reshape(len(frame), -1)
+    if predicted.shape[1] != 1:
+        return f"unexpected ONNX output shape {predicted.shape}"
+    predicted = predicted[:, 0]
+    if np.issubdtype(np.asarray(expected).dtype, np.floating) and not hasattr(model, "classes_"):
+        scale = max(1.0, float(np.nanmax(np.abs(expected))))
+        if not np.allclose(predicted, expected, rtol=REGRESSION_RTOL, atol=REGRESSION_RTOL * scale):
+            worst = float(np.max(np.abs(predicted - expected)))
+            return f"regression outputs differ by up to {worst:.3g}"
+        return None
+    differing = int(np.sum(predicted.astype(str) != np.asarray(expected).astype(str)))
+    if differing:
+        return f"{differing} of {len(frame)} predicted labels differ"
+    if hasattr(model, "predict_proba") and len(outputs) > 1:
+        gap = float(np.max(np.abs(np.asarray(outputs[1]) - model.predict_proba(frame))))
+        if gap > PROBABILITY_TOLERANCE:
+            return f"class probabilities differ by up to {gap:.3g}"
+    return None
+
+
+def export_onnx(model, fields: Mapping[str, Mapping[str, Any]], test: pd.DataFrame | None
+                ) -> tuple[bytes | None, OnnxCheck]:
+    """The ONNX graph to serve (None to fall back to scikit-learn) and the check's outcome.
+
+    Args:
+        model: the fitted scikit-learn Pipeline (raw columns in).
+        fields: the request fields (name -> contract spec), in the model's column order.
+        test: the registered test rows; without rows nothing can be verified, so no graph.
+    """
+    if test is None or test.empty:
+        return None, OnnxCheck(False, "no registered test rows to verify an ONNX graph against")
+    missing = [name for name in fields if name not in test.columns]
+    if missing:
+        return None, OnnxCheck(False, f"test rows lack the columns {missing}")
+    frame = test[list(fields)]
+    try:
+        graph = convert(model, fields)
+        problem = compare(model, graph, frame, fields)
+    except OnnxUnsupported as exc:
+        return None, OnnxCheck(False, f"conversion failed: {exc}")
+    except Exception as exc:  # onnxruntime rejecting the graph or the feed
+        return None, OnnxCheck(False, f"ONNX Runtime could not run the graph: {type(exc).__name__}: "
+                                      f"{str(exc)[:300]}")
+    if problem:
+        return None, OnnxCheck(False, f"ONNX graph rejected: {problem} on {len(frame)} test rows",
+                               len(frame))
+    return graph, OnnxCheck(True, f"identical predictions on {len(frame)} test rows", len(frame))
