@@ -51,6 +51,7 @@ test: $(STAMP) $(TOOLS_STAMP) system-deps lint
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/drift.py
+	$(PY) bench/serving.py
 
 # Needs a Docker engine. Tags derive from the package version.
 images:
