@@ -11,6 +11,7 @@ batches and off the request path, to the inference log that monitoring reads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -28,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, create_model
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
 RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verified) | sklearn
+# BentoML keeps a timer per request for this long, so memory under load scales with it.
+REQUEST_TIMEOUT = float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10"))
 MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
 EXTRA_FIELDS = os.environ.get("KUBECYCLE_EXTRA_FIELDS", "forbid")  # or "ignore"
 LOG_DIR = os.environ.get("KUBECYCLE_INFERENCE_LOG", "")  # "" = no inference log
@@ -150,7 +153,7 @@ def _native(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-@bentoml.service(traffic={"timeout": 60}, workers=1)
+@bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=1)
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
 
@@ -173,10 +176,13 @@ class KubecycleService:
             labelnames=["reason"])
         self.log = InferenceLog(LOG_DIR, dropped) if LOG_DIR else None
 
-    def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
+    async def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
         rows = [r.model_dump() for r in records]
-        try:
-            predicted, proba = self.predictor(rows)
+        try:  # ONNX answers in microseconds on the event loop; scikit-learn gets a thread
+            if self.predictor.runtime == "onnx":
+                predicted, proba = self.predictor(rows)
+            else:
+                predicted, proba = await asyncio.to_thread(self.predictor, rows)
         except Exception as exc:
             message = f"the model could not score these records: {type(exc).__name__}: {exc}"
             if isinstance(exc, ValueError | TypeError) or type(exc).__name__ == "InvalidArgument":
@@ -194,19 +200,19 @@ class KubecycleService:
         return predictions, probabilities
 
     @bentoml.api
-    def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
+    async def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
         """Predict one record."""
-        [value], proba = self._score([record])
+        [value], proba = await self._score([record])
         return Prediction(model_name=INFO["model_name"], model_version=INFO["model_version"],
                           prediction=value, probabilities=proba[0] if proba else None)
 
     @bentoml.api
-    def predict_batch(self, records: list[Record]) -> Predictions:  # type: ignore[valid-type]
+    async def predict_batch(self, records: list[Record]) -> Predictions:  # type: ignore[valid-type]
         """Predict a batch of records."""
         if not records:
             raise InvalidArgument("records is empty; send at least one record")
         if len(records) > MAX_BATCH:
             raise InvalidArgument(f"{len(records)} records exceed the batch limit of {MAX_BATCH}")
-        values, proba = self._score(records)
+        values, proba = await self._score(records)
         return Predictions(model_name=INFO["model_name"], model_version=INFO["model_version"],
                            predictions=values, probabilities=proba)

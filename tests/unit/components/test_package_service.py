@@ -1,0 +1,157 @@
+"""The running service under hostile and heavy traffic: fuzzed from its own OpenAPI document
+(schemathesis), never a 5xx; a bounded load run with zero failures and flat memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+
+from kubecycle.components.features.core import plan_features
+from kubecycle.components.package.core import build_bento
+from kubecycle.components.train.core import fit_final, select_best
+from kubecycle.components.tune.core import TuneResult
+from kubecycle.components.validate.core import clean
+from kubecycle.config import FeatureConfig
+from kubecycle.examples import EXAMPLES_DIR
+from kubecycle.tracking import free_port
+
+LOAD_SECONDS = 20
+LOAD_ROUNDS = 4
+LOAD_CLIENTS = 8
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (BentoML runs a worker process)."""
+    total, pids = 0.0, [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines()
+                      if line.startswith("VmRSS:")) / 1024
+        pids.extend(int(child) for child in children)
+    return total
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """A penguins bento (ONNX runtime) served by `bentoml serve` for this module."""
+    import bentoml
+
+    folder = tmp_path_factory.mktemp("service")
+    penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
+    result = clean(penguins, "species")
+    model = fit_final(plan_features(result.contract, FeatureConfig()),
+                      select_best([TuneResult("random_forest", "f1", {"n_estimators": 50}, 0, 0)]),
+                      result.frame, 0)
+    packaged = build_bento(model, "penguins", "5", result.contract, test=result.frame)
+    assert packaged.onnx.used, packaged.onnx.reason
+    store = Path(bentoml.get(packaged.bento_tag).path).parents[2]  # BentoML's in-process home
+    port = free_port()
+    env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": str(folder / "log"),
+           "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "1"}
+    log = (folder / "serve.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "bentoml"), "serve", packaged.bento_tag,
+         "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+        stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if requests.get(f"{base}/readyz", timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "bentoml serve failed"
+        time.sleep(0.5)
+    record = result.frame.drop(columns="species").head(1).astype(object)
+    try:
+        yield {"base": base, "pid": server.pid, "model": model,
+               "record": record.where(record.notna(), None).to_dict("records")[0]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_fuzzed_requests_never_get_a_server_error(service, mode):
+    schema = schemathesis.openapi.from_url(f"{service['base']}/docs.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    predicting = [op for op in operations if op.path.startswith("/predict")]
+    assert {op.path for op in predicting} == {"/predict", "/predict_batch"}
+    calls = []
+    for operation in predicting:
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=50, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def fuzz(case) -> None:
+            response = case.call(base_url=service["base"], timeout=30)
+            calls.append(response.status_code)
+            assert response.status_code < 500, (case.path, case.body, response.text)
+
+        fuzz()
+    assert len(calls) >= 20
+    if mode == GenerationMode.NEGATIVE:
+        assert any(400 <= status < 500 for status in calls)  # invalid input was refused
+    else:
+        assert 200 in calls  # valid records were scored
+
+
+@pytest.mark.slow
+def test_bounded_load_has_no_failures_and_flat_memory(service):
+    base, record = service["base"], service["record"]
+    session_count = {"ok": 0, "failed": []}
+    lock = threading.Lock()
+
+    def client(stop_at: float) -> None:
+        with requests.Session() as session:
+            while time.monotonic() < stop_at:
+                try:
+                    answer = session.post(f"{base}/predict", json={"record": record}, timeout=10)
+                    outcome = answer.status_code
+                except requests.RequestException as exc:
+                    outcome = repr(exc)
+                with lock:
+                    if outcome == 200:
+                        session_count["ok"] += 1
+                    else:
+                        session_count["failed"].append(outcome)
+
+    def run(seconds: float) -> None:
+        stop_at = time.monotonic() + seconds
+        threads = [threading.Thread(target=client, args=(stop_at,)) for _ in range(LOAD_CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 30)
+
+    # warm-up past the request timeout: BentoML holds a timer per request for that long
+    run(float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10")) + 2)
+    samples = []
+    for _ in range(LOAD_ROUNDS):
+        run(LOAD_SECONDS / LOAD_ROUNDS)
+        samples.append(_rss_mb(service["pid"]))
+    assert session_count["failed"] == []
+    assert session_count["ok"] > LOAD_SECONDS * 10  # it really was loaded
+    growth = samples[-1] - samples[0]  # after warm-up, memory must stop growing
+    assert growth < max(20.0, 0.05 * samples[0]), samples
+    expected = service["model"].predict(pd.DataFrame([record]))[0]
+    assert requests.post(f"{base}/predict", json={"record": record}, timeout=10).json()[
+        "prediction"] == expected
