@@ -261,3 +261,64 @@ def monitor_(
 
 def main() -> None:
     app()
+
+
+@app.command("deploy")
+def deploy_(
+    config: ConfigArg = None,
+    model: ModelOption = "",
+    render: Annotated[bool, typer.Option("--render", help="print the pinned manifests (default)")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="server-side apply them")] = False,
+    rollback: Annotated[bool, typer.Option("--rollback", help="serve the previous version")] = False,
+    canary: Annotated[float | None, typer.Option(
+        "--canary", metavar="PERCENT", help="run --model beside the stable version")] = None,
+    promote: Annotated[bool, typer.Option("--promote", help="the canary becomes stable")] = False,
+    abort: Annotated[bool, typer.Option("--abort", help="remove the canary")] = False,
+    namespace: Annotated[str | None, typer.Option(help="default: deploy.namespace")] = None,
+    bento_uri: Annotated[str | None, typer.Option(help="bento archive the pods import")] = None,
+    image: Annotated[str | None, typer.Option(help="serving image; default: deploy.image")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="--render: file")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="default: $KUBECONFIG, ~/.kube/config")] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Render, apply, roll back or canary the serving manifests pinned to a model version."""
+    from kubecycle.errors import ConfigError
+    from kubecycle.pipelines.deploy import deploy, serving_target
+
+    chosen = [name for name, on in (("render", render), ("apply", apply), ("rollback", rollback),
+                                    ("canary", canary is not None), ("promote", promote),
+                                    ("abort", abort)) if on]
+    try:
+        if len(chosen) > 1:
+            raise ConfigError(f"choose one of --render/--apply/--rollback/--canary/--promote/"
+                              f"--abort, not {' and '.join('--' + c for c in chosen)}")
+        action = chosen[0] if chosen else "render"
+        cfg = _load(config)
+        target = None
+        if action in ("render", "apply", "canary"):
+            _connect_tracking(tracking_uri)
+            target = serving_target(cfg, model, bento_uri)
+        if action == "render":
+            from kubecycle.components.deploy.core import render as render_documents
+            from kubecycle.components.deploy.core import to_yaml
+            from kubecycle.images import serving_image
+
+            text = to_yaml(render_documents(target, namespace or cfg.deploy.namespace,
+                                            image or cfg.deploy.image or serving_image()))
+            if output is None:
+                typer.echo(text, nl=False)
+            else:
+                output.write_text(text)
+                err.print(f"wrote {output}", highlight=False)
+            return
+        result = deploy(action, cfg, target, namespace=namespace, image=image,
+                        percent=canary or 0.0, kubeconfig=kubeconfig, context=context)
+    except KubecycleError as exc:
+        _fail(exc)
+    served = f"{result.target.model_name} v{result.target.model_version}" if result.target else "-"
+    share = f" ({result.canary_share:.0f}% of the pods)" if result.canary_share else ""
+    before = (f"; before: v{result.previous.model_version}" if result.previous else "")
+    out.print(f"{result.action} in {result.namespace}: {served}{share}{before}", highlight=False)
+    for name in result.objects:
+        out.print(f"  {name}", highlight=False)

@@ -122,6 +122,18 @@ class MonitoringConfig(_Strict):
         20_000, ge=100, description="rows of reference and window in Evidently's HTML report")
 
 
+class DeployConfig(_Strict):
+    """`kubecycle deploy`: where the serving manifests go and where they fetch the bento."""
+
+    namespace: str = Field("mlops", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                           description="namespace of the serving Deployment")
+    bento_store: str = Field(
+        "s3://kubecycle-bentos", min_length=1,
+        description="URI prefix of exported bentos; the pods import <store>/<name>-<version>.bento")
+    image: str | None = Field(None, description="serving image (default: the package's version)")
+    replicas: int = Field(2, ge=1, description="stable replicas when the cluster has none yet")
+
+
 class MlflowConfig(_Strict):
     experiment: str = "kubecycle"
     model_name: str = Field("kubecycle-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -413,6 +425,8 @@ class KubecycleConfig(_Strict):
     mlflow: MlflowConfig = MlflowConfig()
     output_dir: str | None = Field(None, description="where summary.json and reports go")
     monitoring: MonitoringConfig = MonitoringConfig()
+    deploy: DeployConfig = Field(default_factory=DeployConfig, exclude=True,
+                                 description="serving on Kubernetes; not passed to the tasks")
     cluster: ClusterConfig = Field(
         default_factory=ClusterConfig, exclude=True,
         description="Kubernetes settings applied when compiling; not passed to the tasks, "

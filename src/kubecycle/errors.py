@@ -50,3 +50,7 @@ class MonitoringError(KubecycleError):
 
 class RegistryError(KubecycleError):
     """The requested registered model, version or alias does not exist."""
+
+
+class DeployError(KubecycleError):
+    """Serving manifests could not be rendered, or the Kubernetes API refused or was unreachable."""

@@ -1,0 +1,1 @@
+"""Deploy: render and apply the serving manifests pinned to a model version."""

@@ -1,0 +1,1 @@
+"""The kustomize manifests, shipped in the package for `kubecycle deploy` (base/, overlays/)."""
