@@ -31,6 +31,10 @@ INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
 RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verified) | sklearn
 # BentoML keeps a timer per request for this long, so memory under load scales with it.
 REQUEST_TIMEOUT = float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10"))
+# /predict_rows: BentoML's adaptive batching merges concurrent requests into one model call.
+# A short latency budget makes its dispatcher shed load with 503s; one second does not.
+ADAPTIVE_MAX_BATCH = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_BATCH", "256"))
+ADAPTIVE_MAX_LATENCY_MS = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_LATENCY_MS", "1000"))
 MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
 EXTRA_FIELDS = os.environ.get("KUBECYCLE_EXTRA_FIELDS", "forbid")  # or "ignore"
 LOG_DIR = os.environ.get("KUBECYCLE_INFERENCE_LOG", "")  # "" = no inference log
@@ -216,3 +220,15 @@ class KubecycleService:
         values, proba = await self._score(records)
         return Predictions(model_name=INFO["model_name"], model_version=INFO["model_version"],
                            predictions=values, probabilities=proba)
+
+    @bentoml.api(batchable=True, max_batch_size=ADAPTIVE_MAX_BATCH,
+                 max_latency_ms=ADAPTIVE_MAX_LATENCY_MS)
+    async def predict_rows(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
+        """Predict records, batched adaptively with other clients' concurrent requests; the
+        answer holds one prediction per record, in order."""
+        if not records:
+            return []
+        values, proba = await self._score(records)
+        return [Prediction(model_name=INFO["model_name"], model_version=INFO["model_version"],
+                           prediction=value, probabilities=proba[i] if proba else None)
+                for i, value in enumerate(values)]

@@ -94,7 +94,7 @@ def test_fuzzed_requests_never_get_a_server_error(service, mode):
     schema = schemathesis.openapi.from_url(f"{service['base']}/docs.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     predicting = [op for op in operations if op.path.startswith("/predict")]
-    assert {op.path for op in predicting} == {"/predict", "/predict_batch"}
+    assert {op.path for op in predicting} == {"/predict", "/predict_batch", "/predict_rows"}
     calls = []
     for operation in predicting:
 
@@ -155,3 +155,35 @@ def test_bounded_load_has_no_failures_and_flat_memory(service):
     expected = service["model"].predict(pd.DataFrame([record]))[0]
     assert requests.post(f"{base}/predict", json={"record": record}, timeout=10).json()[
         "prediction"] == expected
+
+
+@pytest.mark.slow
+def test_adaptive_batching_merges_concurrent_requests_without_errors(service):
+    base, record = service["base"], service["record"]
+    expected = service["model"].predict(pd.DataFrame([record]))[0]
+    answers, lock = [], threading.Lock()
+
+    def client() -> None:
+        with requests.Session() as session:
+            for _ in range(150):
+                answer = session.post(f"{base}/predict_rows", json={"records": [record, record]},
+                                      timeout=30)
+                with lock:
+                    answers.append((answer.status_code, answer.json() if answer.ok else answer.text))
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(answers) == 16 * 150
+    assert {status for status, _ in answers} == {200}
+    assert all(len(body) == 2 and body[0]["prediction"] == expected and body[0]["model_version"]
+               == "5" for _, body in answers)
+    metrics = requests.get(f"{base}/metrics", timeout=10).text
+    sums = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+            if line.startswith("bentoml_service_adaptive_batch_size_") and "predict_rows" in line
+            and not line.startswith("bentoml_service_adaptive_batch_size_bucket")}
+    assert sums["bentoml_service_adaptive_batch_size_sum"] > \
+        2 * sums["bentoml_service_adaptive_batch_size_count"]  # requests were merged
+    assert requests.post(f"{base}/predict_rows", json={"records": []}, timeout=10).json() == []
