@@ -214,8 +214,9 @@ def serve_(
 def monitor_(
     config: ConfigArg = None,
     model: ModelOption = "",
-    current: Annotated[Path, typer.Option(help="window: CSV/Parquet file or a folder of Parquet "
-                                               "files (the inference log)")] = Path("current.parquet"),
+    current: Annotated[str, typer.Option(help="window: CSV/Parquet file or a folder of Parquet "
+                                              "files (the inference log); a path or an "
+                                              "s3://, gs:// URI")] = "current.parquet",
     window: Annotated[str | None, typer.Option(help="only rows of the last 30m / 24h / 7d "
                                                     "(needs a timestamp column)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,

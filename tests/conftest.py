@@ -268,3 +268,26 @@ def kfp_api() -> Iterator[KfpStandIn]:
         thread.join(timeout=10)
 
 
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch) -> Iterator[str]:
+    """A real HTTP S3 API stand-in (moto's server) on 127.0.0.1 with one bucket; the AWS_*
+    variables point Arrow, boto3 and child processes at it. Yields s3://bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from kubecycle.tracking import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for key, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    boto3.client("s3").create_bucket(Bucket="kubecycle-test")
+    try:
+        yield "s3://kubecycle-test"
+    finally:
+        server.stop()

@@ -1,5 +1,6 @@
 """Reading the current window in chunks: a CSV or Parquet file, or a folder of Parquet
-files (the serving inference log), optionally limited to the last N hours."""
+files (the serving inference log), on local disk or behind a URI that Arrow's filesystems
+read (s3://bucket/prefix, gs://..., file://...), optionally limited to the last N hours."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def parse_window(text: str | None) -> timedelta | None:
     return timedelta(**{units[unit]: value})
 
 
-def _files(source: Path) -> list[Path]:
+def _local_files(source: Path) -> list[Path]:
     if source.is_dir():
         files = sorted(p for p in source.rglob("*.parquet") if not p.name.startswith("."))
         if not files:
@@ -41,19 +42,46 @@ def _files(source: Path) -> list[Path]:
     return [source]
 
 
-def _chunks_of(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+def _files(source: str | Path):
+    """(filesystem or None for local disk, path) of every file of the window."""
+    if "://" not in str(source):
+        return [(None, path) for path in _local_files(Path(source))]
+    from pyarrow import fs
+
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        filesystem, base = fs.FileSystem.from_uri(str(source))
+        info = filesystem.get_file_info(base)
+        if info.type == fs.FileType.Directory:
+            found = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
+            files = sorted(i.path for i in found if i.type == fs.FileType.File
+                           and i.base_name.endswith(".parquet") and not i.base_name.startswith("."))
+            if not files:
+                raise DataSourceError(f"--current {source} holds no .parquet files")
+            return [(filesystem, path) for path in files]
+    except (OSError, ValueError) as exc:
+        raise DataSourceError(f"--current {source} could not be listed: "
+                              f"{str(exc).splitlines()[0]}; check the URI and the credentials") from None
+    if info.type != fs.FileType.File:
+        raise DataSourceError(f"--current {source} not found; give a CSV/Parquet file or a folder")
+    return [(filesystem, base)]
+
+
+def _chunks_of(filesystem, path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+    name = f"{filesystem.type_name}://{path}" if filesystem is not None else str(path)
+    try:
+        if str(path).lower().endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
+            source = filesystem.open_input_file(str(path)) if filesystem is not None else path
             # pre_buffer=False: Arrow otherwise keeps every read row group buffered (memory
             # would grow with the window)
-            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows):
+            for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
         else:
-            yield from pd.read_csv(path, chunksize=rows)
+            source = filesystem.open_input_stream(str(path)) if filesystem is not None else path
+            yield from pd.read_csv(source, chunksize=rows)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataSourceError(f"--current {path} could not be read: {str(exc).splitlines()[0]}") from None
+        raise DataSourceError(f"--current {name} could not be read: {str(exc).splitlines()[0]}") from None
 
 
 def read_window(source: str | Path, since: timedelta | None = None,
@@ -61,8 +89,8 @@ def read_window(source: str | Path, since: timedelta | None = None,
     """Yield the window in chunks of at most `rows` rows; with `since`, only rows whose
     `timestamp` column lies within that span before `now`."""
     cutoff = (now or datetime.now(UTC)) - since if since else None
-    for path in _files(Path(source)):
-        for chunk in _chunks_of(path, rows):
+    for filesystem, path in _files(source):
+        for chunk in _chunks_of(filesystem, path, rows):
             if cutoff is not None:
                 if TIMESTAMP_COLUMN not in chunk.columns:
                     raise DataValidationError(

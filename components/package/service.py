@@ -74,11 +74,12 @@ class Predictions(BaseModel):
 
 
 class InferenceLog:
-    """A bounded buffer flushed to Parquet files by a background thread; rows that do not
-    fit, or whose write fails, are dropped and counted (the service keeps answering)."""
+    """A bounded buffer flushed to Parquet files by a background thread, into a local folder
+    or under a URI Arrow writes to (s3://bucket/prefix, gs://...); rows that do not fit, or
+    whose write fails, are dropped and counted (the service keeps answering)."""
 
-    def __init__(self, folder: str, dropped_counter) -> None:
-        self.folder, self.dropped = Path(folder), dropped_counter
+    def __init__(self, sink: str, dropped_counter) -> None:
+        self.sink, self.dropped = sink, dropped_counter
         self.rows: queue.Queue = queue.Queue(maxsize=LOG_BUFFER)
         threading.Thread(target=self._run, name="inference-log", daemon=True).start()
 
@@ -107,11 +108,24 @@ class InferenceLog:
 
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame.from_records(batch).to_parquet(self.folder / f".{name}", index=False)
-            os.replace(self.folder / f".{name}", self.folder / name)
-        except OSError:
+            self._write(pd.DataFrame.from_records(batch), name)
+        except Exception:  # any failure of the sink costs these rows, never the thread
             self.dropped.labels(reason="write_failed").inc(len(batch))
+
+    def _write(self, frame, name: str) -> None:
+        if "://" not in self.sink:  # local: write aside, then rename (readers never see half)
+            folder = Path(self.sink)
+            folder.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(folder / f".{name}", index=False)
+            os.replace(folder / f".{name}", folder / name)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyarrow import fs
+
+        filesystem, base = fs.FileSystem.from_uri(self.sink)  # an object appears whole
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False),
+                       f"{base.rstrip('/')}/{name}", filesystem=filesystem)
 
 
 class SklearnPredictor:

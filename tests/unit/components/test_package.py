@@ -18,6 +18,7 @@ from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
+from kubecycle.errors import DataSourceError
 from kubecycle.tracking import free_port
 
 
@@ -172,6 +173,40 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
         assert abs(served - model.predict_proba(features)).max() < 1e-5
         one = requests.post(f"{base}/predict", json={"record": rows[3]}, timeout=30).json()
         assert one["prediction"] == body["predictions"][3] and one["model_version"] == "3"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket):
+    result = clean(penguins, "species")
+    plan = plan_features(result.contract, FeatureConfig())
+    model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
+                      result.frame, 0)
+    packaged = build_bento(model, "penguins", "2", result.contract, test=result.frame)
+    import bentoml
+
+    store = Path(bentoml.get(packaged.bento_tag).path).parents[2]
+    sink = f"{s3_bucket}/serving/inference-log"
+    env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": sink,
+           "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.3"}  # AWS_* point at the stand-in
+    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    try:
+        records = _records(penguins.drop(columns="species").head(4))
+        assert requests.post(f"{base}/predict_batch", json={"records": records}, timeout=30).ok
+        assert requests.post(f"{base}/predict", json={"record": records[0]}, timeout=30).ok
+        deadline, rows = time.monotonic() + 30, 0
+        while rows < 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                rows = sum(len(chunk) for chunk in read_window(sink))
+            except DataSourceError:  # nothing flushed yet
+                rows = 0
+        assert rows == 5
+        metrics = requests.get(f"{base}/metrics", timeout=10).text
+        assert "kubecycle_inference_log_dropped_total{" not in metrics or \
+            'reason="write_failed"} 0.0' in metrics
     finally:
         server.terminate()
         server.wait(timeout=30)

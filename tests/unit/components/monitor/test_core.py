@@ -98,6 +98,25 @@ def test_inference_log_folder_and_time_window(registered, penguins, tmp_path):
     assert everything.drift.rows == 600
 
 
+def test_inference_log_in_an_object_store(registered, penguins, tmp_path, s3_bucket):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    filesystem, base = fs.FileSystem.from_uri(f"{s3_bucket}/inference-log")
+    window = drifted(penguins, 300).drop(columns="species")
+    for part in range(2):
+        pq.write_table(pa.Table.from_pandas(window.iloc[part * 150:(part + 1) * 150]),
+                       f"{base}/part-{part}.parquet", filesystem=filesystem)
+    pq.write_table(pa.Table.from_pandas(window.head(5)), f"{base}/.part-9.parquet",
+                   filesystem=filesystem)  # hidden: a write in progress
+    outcome = monitor(registered, current=f"{s3_bucket}/inference-log",
+                      output_dir=tmp_path / "out")
+    assert outcome.drift.rows == 300 and outcome.drift.dataset_drift
+    with pytest.raises(DataSourceError, match="not found"):
+        monitor(registered, current=f"{s3_bucket}/nothing-here", output_dir=tmp_path / "none")
+
+
 def test_data_quality_flags_unseen_and_out_of_range(registered, penguins, tmp_path):
     window = healthy(penguins, 200).assign(island="Atlantis")
     window.loc[:9, "body_mass_g"] = 99_999.0
