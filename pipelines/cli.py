@@ -169,7 +169,8 @@ TrackingOption = Annotated[str | None, typer.Option(
 def package(
     config: ConfigArg = None,
     model: ModelOption = "",
-    export: Annotated[Path | None, typer.Option(help="also export the bento archive here")] = None,
+    export: Annotated[str | None, typer.Option(
+        help="also export the bento archive to this folder or s3:// (gs://) URI prefix")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Build the BentoML bento of a registered version (and export it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from kubecycle.config import KubecycleConfig
+from kubecycle.pipelines.serve import BENTO_URI_TAG
 from kubecycle.registry import resolve_version
 
 if TYPE_CHECKING:
@@ -12,7 +13,6 @@ if TYPE_CHECKING:
     from kubecycle.components.deploy.rollout import DeployResult
 
 Action = Literal["apply", "rollback", "canary", "promote", "abort"]
-BENTO_URI_TAG = "kubecycle.bento_uri"  # set on a version to override the store convention
 
 
 def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None = None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kubecycle.components.package.onnx_export import OnnxCheck
 
 BENTO_TAG = "kubecycle.bento_tag"
+BENTO_URI_TAG = "kubecycle.bento_uri"  # the exported archive a cluster imports (deploy pins it)
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ class ServableModel:
     onnx: OnnxCheck | None = None  # the ONNX check of a bento built now
 
 
-def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: Path | None = None
+def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: str | None = None
                  ) -> ServableModel:
     """The bento of a registered version: the one recorded on it when the local store has it,
-    else built now from the registered model (and recorded on the version).
+    else built now from the registered model (and recorded on the version). Exported to an
+    object-store URI, the archive's URI is recorded too (`kubecycle deploy` pins it).
 
     The MLflow tracking URI must already be set.
     """
@@ -56,7 +58,10 @@ def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: Path | None 
     result = build_bento(fitted, version.name, version.version, contract, export_dir,
                          test=load_test_rows(version))
     client = mlflow.MlflowClient()
-    for key, value in {BENTO_TAG: result.bento_tag, **result.onnx.to_tags()}.items():
+    tags = {BENTO_TAG: result.bento_tag, **result.onnx.to_tags()}
+    if result.export_path and "://" in result.export_path:
+        tags[BENTO_URI_TAG] = result.export_path
+    for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value)
     return ServableModel(version, result.bento_tag, built=True, onnx=result.onnx)
 

@@ -99,12 +99,33 @@ def build_bento(model, model_name: str, version: str, contract: dict,
                 models=[str(saved.tag)], build_ctx=folder)
         export_path = None
         if export_dir is not None:
-            Path(export_dir).mkdir(parents=True, exist_ok=True)
-            export_path = bentoml.export_bento(
-                str(bento.tag), str(Path(export_dir) / f"{name}-{version}.bento"))
+            export_path = export_archive(str(bento.tag), str(export_dir), f"{name}-{version}.bento")
     except bentoml.exceptions.BentoMLException as exc:
         raise PackagingError(f"bento build for {model_name} v{version} failed: {exc}") from None
     return PackageResult(str(bento.tag), str(saved.tag), export_path, check)
+
+
+def export_archive(bento_tag: str, destination: str, filename: str) -> str:
+    """Export a bento archive into a folder, or under a URI Arrow writes to (s3://bucket/prefix,
+    gs://...: the serving pods import it from there); returns the archive's path or URI."""
+    import bentoml
+
+    if "://" not in destination:
+        Path(destination).mkdir(parents=True, exist_ok=True)
+        return bentoml.export_bento(bento_tag, str(Path(destination) / filename))
+    from pyarrow import fs
+
+    uri = f"{destination.rstrip('/')}/{filename}"
+    with tempfile.TemporaryDirectory() as folder:
+        local = bentoml.export_bento(bento_tag, str(Path(folder) / filename))
+        try:
+            target, path = fs.FileSystem.from_uri(uri)
+            fs.copy_files(local, path, destination_filesystem=target)
+        except (OSError, ValueError) as exc:
+            raise PackagingError(f"could not upload the bento archive to {uri}: "
+                                 f"{str(exc).splitlines()[0]}; check the URI and the credentials"
+                                 ) from None
+    return uri
 
 
 def _json_value(value):

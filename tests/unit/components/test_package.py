@@ -184,7 +184,17 @@ def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket):
     plan = plan_features(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
                       result.frame, 0)
-    packaged = build_bento(model, "penguins", "2", result.contract, test=result.frame)
+    packaged = build_bento(model, "penguins", "2", result.contract, test=result.frame,
+                           export_dir=f"{s3_bucket}/bentos")
+    assert packaged.export_path == f"{s3_bucket}/bentos/penguins-2.bento"
+    from pyarrow import fs
+
+    bucket, key = fs.FileSystem.from_uri(packaged.export_path)
+    fs.copy_files(key, str(tmp_path / "imported.bento"), source_filesystem=bucket)
+    imported = subprocess.run(  # the archive is whole: a clean store imports it
+        [str(Path(sys.executable).parent / "bentoml"), "import", str(tmp_path / "imported.bento")],
+        env={**os.environ, "BENTOML_HOME": str(tmp_path / "clean")}, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
     import bentoml
 
     store = Path(bentoml.get(packaged.bento_tag).path).parents[2]
