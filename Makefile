@@ -57,6 +57,7 @@ bench: $(STAMP)
 images:
 	docker build -f images/components/Dockerfile -t $(IMAGE_REGISTRY)/components:$(VERSION) .
 	docker build -f images/mlflow/Dockerfile -t $(IMAGE_REGISTRY)/mlflow:$(VERSION) .
+	docker build -f images/serving/Dockerfile -t $(IMAGE_REGISTRY)/serving:$(VERSION) .
 
 # Need Docker, kind, kubectl and helm (make tools puts kubectl and helm in .tools/bin).
 kind-up: $(TOOLS_STAMP)

@@ -37,7 +37,7 @@ YAML
 
 step "build and push kubecycle images ${VERSION}"
 make -C "${REPO_ROOT}" images IMAGE_REGISTRY="${REGISTRY}/kubecycle"
-for image in components mlflow; do
+for image in components mlflow serving; do
   docker push "${REGISTRY}/kubecycle/${image}:${VERSION}" || fail "push ${image}"
   # also load into the nodes, so a registry hiccup does not stop the run
   kind load docker-image --name "${KIND_CLUSTER}" "${REGISTRY}/kubecycle/${image}:${VERSION}"

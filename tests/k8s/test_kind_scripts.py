@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from kubecycle.config import load_config
-from kubecycle.images import components_image
+from kubecycle.images import components_image, serving_image
 
 from .conftest import REPO
 
@@ -36,6 +36,7 @@ def test_cluster_demo_config_is_valid():
 def test_make_images_tags_match_the_pipeline_image():
     dry = subprocess.run(["make", "-n", "images"], cwd=REPO, capture_output=True, text=True)
     assert f"-t {components_image()} " in dry.stdout + " "
+    assert f"-t {serving_image()} " in dry.stdout + " "
 
 
 def test_e2e_pins_kfp_and_waits_with_timeouts():
