@@ -78,12 +78,20 @@ def test_bad_values_are_refused(k8s, values, message):
     assert message in result.stderr
 
 
-def test_helm_test_hook_calls_mlflow(k8s):
+def test_helm_test_hooks_call_mlflow_and_serving(k8s):
     out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
-    pods = [d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Pod"]
-    assert [p["metadata"]["annotations"]["helm.sh/hook"] for p in pods] == ["test"]
-    script = pods[0]["spec"]["containers"][0]["args"][0]
+    pods = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out.stdout)
+            if d and d["kind"] == "Pod"}
+    assert {n: p["metadata"]["annotations"]["helm.sh/hook"] for n, p in pods.items()} == {
+        "rel-kubecycle-mlflow-test": "test", "rel-kubecycle-serving-test": "test"}
+    script = pods["rel-kubecycle-mlflow-test"]["spec"]["containers"][0]["args"][0]
     assert "http://rel-kubecycle-mlflow:5000" in script and "/health" in script
+    serving = pods["rel-kubecycle-serving-test"]["spec"]["containers"][0]
+    assert "http://rel-kubecycle-serving:3000" in serving["args"][0]
+    assert '"/readyz"' in serving["args"][0]
+    assert serving["image"] == "ghcr.io/kubecycle/serving:0.1.0"
+    off = k8s("helm", "template", "rel", str(CHART), "--set", "serving.enabled=false")
+    assert "rel-kubecycle-serving-test" not in off.stdout
 
 
 def test_monitoring_cronjob(k8s):

@@ -57,13 +57,31 @@ def test_production_uses_external_stores_by_reference(k8s):
     assert not [d for d in documents if d["kind"] == "StatefulSet"]
     claims = {d["metadata"]["name"] for d in documents if d["kind"] == "PersistentVolumeClaim"}
     assert claims == {"kubecycle-inference-log"}  # artifacts live in S3
-    container = next(d for d in documents if d["kind"] == "Deployment")[
-        "spec"]["template"]["spec"]["containers"][0]
+    container = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"][
+        "name"] == "kubecycle-mlflow")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-db"
     assert "POSTGRES_PASSWORD" not in env
     assert "--artifacts-destination=s3://mlflow-artifacts/kubecycle" in container["args"]
     assert not [m for m in container["volumeMounts"] if m["name"] == "artifacts"]
+
+
+def test_overlays_size_serving_by_purpose(k8s):
+    def render(overlay: str) -> dict:
+        out = k8s("kubectl", "kustomize", str(REPO / "manifests" / "overlays" / overlay)).stdout
+        return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out) if d}
+
+    kind, production = render("kind"), render("production")
+    name = "kubecycle-serving"
+    assert kind[("HorizontalPodAutoscaler", name)]["spec"]["minReplicas"] == 1
+    assert ("PodDisruptionBudget", name) not in kind  # one replica: it would block drains
+    pod = kind[("Deployment", name)]["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod["containers"] + pod["initContainers"]} == {
+        "localhost:5001/kubecycle/serving:0.1.0"}
+    assert production[("HorizontalPodAutoscaler", name)]["spec"]["minReplicas"] == 3
+    assert production[("PodDisruptionBudget", name)]["spec"]["minAvailable"] == 2
+    claim = production[("PersistentVolumeClaim", "kubecycle-inference-log")]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # writers on several nodes
 
 
 def _normalise(document: dict[str, Any]) -> dict[str, Any]:

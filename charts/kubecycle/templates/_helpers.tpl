@@ -110,3 +110,48 @@ checkov.io/skip2: CKV_K8S_15=IfNotPresent suits immutable version tags; pullPoli
 {{- $tag := default .Chart.AppVersion .Values.monitoring.image.tag -}}
 {{- printf "%s%s%s" $repo (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
 {{- end -}}
+
+{{/* Serving: a registered model version served by the serving runtime image. */}}
+{{- define "kubecycle.serving.name" -}}{{ include "kubecycle.fullname" . | trunc 55 | trimSuffix "-" }}-serving{{- end -}}
+
+{{- define "kubecycle.serving.serviceAccountName" -}}
+{{- default (include "kubecycle.serving.name" .) .Values.serving.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "kubecycle.serving.image" -}}
+{{- $repo := default (printf "%s/serving" .Values.imageRegistry) .Values.serving.image.repository -}}
+{{- $tag := default .Chart.AppVersion .Values.serving.image.tag -}}
+{{- printf "%s%s%s" $repo (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
+{{- end -}}
+
+{{/* The bento name `kubecycle package` gives a model (kubecycle.components.package.core.bento_name). */}}
+{{- define "kubecycle.serving.bentoName" -}}
+{{- $derived := regexReplaceAll "[^a-z0-9_.-]" (lower .Values.serving.model.name) "-" | trimAll "-." -}}
+{{- default (default "kubecycle-model" $derived) .Values.serving.bentoName -}}
+{{- end -}}
+
+{{- define "kubecycle.serving.bentoUri" -}}
+{{- $archive := printf "%s/%s-%v.bento" .Values.serving.bentoStore (include "kubecycle.serving.bentoName" .) .Values.serving.model.version -}}
+{{- default $archive .Values.serving.bentoUri -}}
+{{- end -}}
+
+{{- define "kubecycle.serving.bentoStoreSecret" -}}
+{{- default (printf "%s-bento-store" (include "kubecycle.fullname" .)) .Values.serving.bentoStoreSecret -}}
+{{- end -}}
+
+{{/* Stable serving pods; a canary (kubecycle deploy --canary) differs only in the track. */}}
+{{- define "kubecycle.serving.selectorLabels" -}}
+{{ include "kubecycle.selectorLabels" (dict "root" . "component" "serving") }}
+kubecycle.io/track: stable
+{{- end -}}
+
+{{- define "kubecycle.inferenceLog.claimName" -}}
+{{- default (printf "%s-inference-log" (include "kubecycle.fullname" .)) .Values.monitoring.inferenceLog.existingClaim -}}
+{{- end -}}
+
+{{- define "kubecycle.serving.validate" -}}
+{{- $a := .Values.serving.autoscaling -}}
+{{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- fail "serving.autoscaling.minReplicas must not exceed serving.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- end -}}
