@@ -41,3 +41,17 @@ report() {
   kubectl -n "$ns" get pods -o wide >&2 || true
   kubectl -n "$ns" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
 }
+
+# forward NAMESPACE TARGET LOCAL:REMOTE: a kubectl port-forward in the background, stopped on exit.
+FORWARDS=()
+SCRATCH=()
+forward() {
+  kubectl -n "$1" port-forward "$2" "$3" >/dev/null 2>&1 &
+  FORWARDS+=("$!")
+}
+cleanup() {
+  local pid dir
+  for pid in "${FORWARDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for dir in "${SCRATCH[@]}"; do rm -rf "$dir"; done
+}
+trap cleanup EXIT

@@ -43,3 +43,20 @@ def test_e2e_pins_kfp_and_waits_with_timeouts():
     text = (KIND / "e2e.sh").read_text()
     assert 'KFP_VERSION="${KFP_VERSION:-2.' in text
     assert text.count("--timeout") >= 4
+
+
+def test_e2e_serves_the_champion_and_predicts_through_the_service():
+    text = (KIND / "e2e.sh").read_text()
+    steps = ["--set serving.enabled=false",  # no model yet at install time
+             'package --model "${MODEL}@champion" --export',
+             "create secret generic kubecycle-bento-store",
+             '--set "serving.bentoUri=${bento_uri}"',
+             "rollout status deployment/kubecycle-serving --timeout=",
+             "svc/kubecycle-serving",
+             "/predict",
+             'answer.get("model_version") == sys.argv[2]']
+    positions = [text.index(step) for step in steps]
+    assert positions == sorted(positions), "the serving steps run in this order"
+    assert "--from-literal" not in text  # secret values never on a command line
+    up = (KIND / "up.sh").read_text()
+    assert "for image in components mlflow serving; do" in up
