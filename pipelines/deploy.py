@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from kubecycle.config import KubecycleConfig
+from kubecycle.errors import DeployError
 from kubecycle.pipelines.serve import BENTO_URI_TAG
 from kubecycle.registry import resolve_version
 
@@ -18,7 +19,7 @@ Action = Literal["apply", "rollback", "canary", "promote", "abort"]
 def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None = None
                    ) -> ServingTarget:
     """The registered version to serve (the champion by default) and its bento archive URI:
-    --bento-uri, else the version's kubecycle.bento_uri tag, else
+    --bento-uri, else the version's kubecycle.bento_uri tag (set by an export to a URI), else
     <deploy.bento_store>/<bento name>-<version>.bento (what `kubecycle package --export` names).
 
     The MLflow tracking URI must already be set.
@@ -28,8 +29,13 @@ def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None 
 
     version = resolve_version(model, cfg.mlflow.model_name)
     name = bento_name(version.name)
-    uri = bento_uri or version.tags.get(BENTO_URI_TAG) or \
-        f"{cfg.deploy.bento_store.rstrip('/')}/{name}-{version.version}.bento"
+    uri = bento_uri or version.tags.get(BENTO_URI_TAG)
+    if uri is None and cfg.deploy.bento_store:
+        uri = f"{cfg.deploy.bento_store.rstrip('/')}/{name}-{version.version}.bento"
+    if uri is None:
+        raise DeployError(f"{version.name} v{version.version} has no exported bento on record; "
+                          "export it with `kubecycle package --export s3://...`, set "
+                          "deploy.bento_store, or pass --bento-uri")
     return ServingTarget(version.name, version.version, name, uri)
 
 

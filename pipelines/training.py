@@ -114,7 +114,7 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
             config=config, tracking_uri=tracking_uri, run_id=run_id, model=model, train=train,
             test=test, contract=contract, evaluation=evaluated.outputs["evaluation"]), "register")
         packaged = settle(package_model(
-            tracking_uri=tracking_uri, run_id=run_id, model=model,
+            config=config, tracking_uri=tracking_uri, run_id=run_id, model=model,
             registration=registered.outputs["registration"], contract=contract, test=test),
             "package")
         summary = settle(summarize_run(

@@ -7,6 +7,7 @@ from kubecycle.components._kfp import stage_component
 
 @stage_component
 def package_model(
+    config: str,
     tracking_uri: str,
     run_id: str,
     model: Input[Model],
@@ -16,7 +17,8 @@ def package_model(
     bento: Output[Artifact],
 ) -> None:
     """Build a bento for the registered version (serving an ONNX graph of the model when one
-    reproduces its predictions on the test rows), export it, and tag the version with it."""
+    reproduces its predictions on the test rows), export it (also to deploy.bento_store when
+    set), and tag the version with it."""
     import os
 
     import joblib
@@ -24,7 +26,8 @@ def package_model(
     import pandas as pd
 
     from kubecycle.artifacts import read_json, write_json
-    from kubecycle.components.package.core import build_bento
+    from kubecycle.components.package.core import build_bento, export_archive
+    from kubecycle.config import KubecycleConfig
     from kubecycle.settings import bentoml_home
 
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
@@ -37,9 +40,15 @@ def package_model(
     write_json(os.path.join(bento.path, "bento.json"), result.to_dict())
     bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path,
                            "onnx": result.onnx.reason})
+    tags = {"kubecycle.bento_tag": result.bento_tag, **result.onnx.to_tags()}
+    store = KubecycleConfig.from_json(config).deploy.bento_store
+    if store:  # where the serving pods import from: `kubecycle deploy` pins this URI
+        tags["kubecycle.bento_uri"] = export_archive(
+            result.bento_tag, store, os.path.basename(result.export_path))
+        bento.metadata["bento_uri"] = tags["kubecycle.bento_uri"]
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
-    for key, value in {"kubecycle.bento_tag": result.bento_tag, **result.onnx.to_tags()}.items():
+    for key, value in tags.items():
         client.set_model_version_tag(registered["model_name"], registered["model_version"],
                                      key, value)
     client.set_tag(run_id, "kubecycle.bento_tag", result.bento_tag)

@@ -12,6 +12,7 @@ batches and off the request path, to the inference log that monitoring reads.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import queue
@@ -33,6 +34,7 @@ RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verifie
 REQUEST_TIMEOUT = float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10"))
 # /predict_rows: BentoML's adaptive batching merges concurrent requests into one model call.
 # A short latency budget makes its dispatcher shed load with 503s; one second does not.
+GC_THRESHOLD = int(os.environ.get("KUBECYCLE_GC_THRESHOLD", "20000"))  # gen-0 allocations
 ADAPTIVE_MAX_BATCH = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_BATCH", "256"))
 ADAPTIVE_MAX_LATENCY_MS = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_LATENCY_MS", "1000"))
 MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
@@ -193,6 +195,12 @@ class KubecycleService:
             name="kubecycle_inference_log_dropped", documentation="Inference-log rows dropped",
             labelnames=["reason"])
         self.log = InferenceLog(LOG_DIR, dropped) if LOG_DIR else None
+        # Under load BentoML keeps hundreds of thousands of short-lived objects alive (spans,
+        # timers); full collections over them stall every request in flight. Startup objects
+        # leave the collector's view, and full collections become rarer.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLD, 20, 100)
 
     async def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
         rows = [r.model_dump() for r in records]

@@ -127,9 +127,10 @@ class DeployConfig(_Strict):
 
     namespace: str = Field("mlops", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
                            description="namespace of the serving Deployment")
-    bento_store: str = Field(
-        "s3://kubecycle-bentos", min_length=1,
-        description="URI prefix of exported bentos; the pods import <store>/<name>-<version>.bento")
+    bento_store: str | None = Field(
+        None, min_length=1,
+        description="folder or URI prefix (s3://bucket/bentos) every trained bento is exported "
+                    "to; the serving pods import <store>/<name>-<version>.bento from it")
     image: str | None = Field(None, description="serving image (default: the package's version)")
     replicas: int = Field(2, ge=1, description="stable replicas when the cluster has none yet")
 
@@ -425,8 +426,7 @@ class KubecycleConfig(_Strict):
     mlflow: MlflowConfig = MlflowConfig()
     output_dir: str | None = Field(None, description="where summary.json and reports go")
     monitoring: MonitoringConfig = MonitoringConfig()
-    deploy: DeployConfig = Field(default_factory=DeployConfig, exclude=True,
-                                 description="serving on Kubernetes; not passed to the tasks")
+    deploy: DeployConfig = DeployConfig()
     cluster: ClusterConfig = Field(
         default_factory=ClusterConfig, exclude=True,
         description="Kubernetes settings applied when compiling; not passed to the tasks, "

@@ -63,8 +63,11 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     client = MlflowClient(summary["tracking_uri"])
     assert str(client.get_model_version_by_alias("penguins-species", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("penguins-species", "challenger").version) == "2"
-    assert client.get_model_version("penguins-species", "1").tags["kubecycle.bento_tag"] == (
-        summary["bento_tag"])
+    tags = client.get_model_version("penguins-species", "1").tags
+    assert tags["kubecycle.bento_tag"] == summary["bento_tag"]
+    # the champion is served as a verified ONNX graph (checked on the registered test rows)
+    assert tags["kubecycle.onnx"] == "verified" and summary["serving_runtime"] == "onnx"
+    assert tags["kubecycle.onnx_reason"] == summary["serving_runtime_reason"]
     parent = client.get_run(summary["run_id"])
     assert parent.info.status == "FINISHED"
     trials = client.search_runs([parent.info.experiment_id],
@@ -139,18 +142,30 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
     assert summary["task"] == "regression" and summary["metric"] == "rmse"
     assert summary["metrics"]["test"]["r2"] > 0.8
     assert summary["tracking_uri"] == mlflow_server
+    # the datetime column has no ONNX converter: served by scikit-learn, saying why
+    assert summary["serving_runtime"] == "sklearn"
+    assert "DatetimeExpander" in summary["serving_runtime_reason"]
 
 
 def test_clustering_without_target(tmp_path, mlflow_server, penguins):
     penguins.drop(columns=["species"]).to_csv(tmp_path / "data.csv", index=False)
     config = write_config(tmp_path, {"source": "data.csv"}, mlflow={"model_name": "groups"},
-                          models={"families": ["kmeans"]})
+                          models={"families": ["kmeans"]},
+                          deploy={"bento_store": str(tmp_path / "bentos")})
     result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
                        "--tracking-uri", mlflow_server, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["task"] == "clustering" and summary["status"] == "promoted"
     assert 0 < summary["metrics"]["test"]["silhouette"] <= 1
+    assert summary["serving_runtime"] == "onnx", summary["serving_runtime_reason"]
+    # the bento went to the store too, and deploy pins that archive
+    archive = tmp_path / "bentos" / f"groups-{summary['model_version']}.bento"
+    assert archive.is_file()
+    rendered = kubecycle("deploy", str(config), "--render", "--tracking-uri", mlflow_server,
+                         cwd=tmp_path)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert f"value: {archive}" in rendered.stdout
 
 
 def _one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
