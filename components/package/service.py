@@ -32,9 +32,9 @@ INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
 RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verified) | sklearn
 # BentoML keeps a timer per request for this long, so memory under load scales with it.
 REQUEST_TIMEOUT = float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10"))
+GC_THRESHOLD = int(os.environ.get("KUBECYCLE_GC_THRESHOLD", "20000"))  # gen-0 allocations
 # /predict_rows: BentoML's adaptive batching merges concurrent requests into one model call.
 # A short latency budget makes its dispatcher shed load with 503s; one second does not.
-GC_THRESHOLD = int(os.environ.get("KUBECYCLE_GC_THRESHOLD", "20000"))  # gen-0 allocations
 ADAPTIVE_MAX_BATCH = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_BATCH", "256"))
 ADAPTIVE_MAX_LATENCY_MS = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_LATENCY_MS", "1000"))
 MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
