@@ -32,6 +32,8 @@ INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
 RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verified) | sklearn
 # BentoML keeps a timer per request for this long, so memory under load scales with it.
 REQUEST_TIMEOUT = float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10"))
+_workers = os.environ.get("KUBECYCLE_WORKERS", "1")  # one per core: a number or "cpu_count"
+WORKERS = _workers if _workers == "cpu_count" else int(_workers)
 GC_THRESHOLD = int(os.environ.get("KUBECYCLE_GC_THRESHOLD", "20000"))  # gen-0 allocations
 # /predict_rows: BentoML's adaptive batching merges concurrent requests into one model call.
 # A short latency budget makes its dispatcher shed load with 503s; one second does not.
@@ -173,7 +175,7 @@ def _native(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-@bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=1)
+@bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS)
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
 
