@@ -153,6 +153,7 @@ def run_local(
     import kfp.local
 
     from kubecycle.artifacts import read_json, write_json
+    from kubecycle.pipelines.forkserver import fork_server, tasks_started_by
     from kubecycle.pipelines.training import build_training_pipeline
 
     home = kubecycle_home()
@@ -166,15 +167,18 @@ def run_local(
         TUNE_THREADS_ENV: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
     }
     started = time.monotonic()
-    with _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \
-            _isolated(task_environment), (output / "pipeline.log").open("w") as log:
+    # the fork server imports the heavy libraries while the tracking server starts
+    with _isolated(task_environment), fork_server(home / "forkserver.log") as launcher, \
+            _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \
+            (output / "pipeline.log").open("w") as log:
         kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
                        pipeline_root=str(home / "kfp"), raise_on_error=True)
         pipeline = build_training_pipeline(cfg)
         tee = _TaskLog(log, on_progress)
         run_name = f"{output.name}-{uuid.uuid4().hex[:8]}"  # unique: finds our run on failure
         try:
-            with contextlib.redirect_stdout(tee), warnings.catch_warnings():
+            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), \
+                    tasks_started_by(launcher):
                 # kfp.local warns that the cluster image and resource requests do not apply
                 warnings.simplefilter("ignore", RuntimeWarning)
                 warnings.simplefilter("ignore", UserWarning)

@@ -17,8 +17,8 @@ def package_model(
     bento: Output[Artifact],
 ) -> None:
     """Build a bento for the registered version (serving an ONNX graph of the model when one
-    reproduces its predictions on the test rows), export it (also to deploy.bento_store when
-    set), and tag the version with it."""
+    reproduces its predictions on the registered held-out rows), export it (also to
+    deploy.bento_store when set), and tag the version with it."""
     import os
 
     import joblib
@@ -28,20 +28,22 @@ def package_model(
     from kubecycle.artifacts import read_json, write_json
     from kubecycle.components.package.core import build_bento, export_archive
     from kubecycle.config import KubecycleConfig
+    from kubecycle.registry import held_out_rows
     from kubecycle.settings import bentoml_home
 
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    cfg = KubecycleConfig.from_json(config)
     registered = read_json(registration.path)
     data_contract = read_json(contract.path)
     os.makedirs(bento.path, exist_ok=True)
     result = build_bento(joblib.load(model.path), registered["model_name"],
                          registered["model_version"], data_contract, export_dir=bento.path,
-                         test=pd.read_parquet(test.path))
+                         test=held_out_rows(pd.read_parquet(test.path), cfg.split.seed))
     write_json(os.path.join(bento.path, "bento.json"), result.to_dict())
     bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path,
                            "onnx": result.onnx.reason})
     tags = {"kubecycle.bento_tag": result.bento_tag, **result.onnx.to_tags()}
-    store = KubecycleConfig.from_json(config).deploy.bento_store
+    store = cfg.deploy.bento_store
     if store:  # where the serving pods import from: `kubecycle deploy` pins this URI
         tags["kubecycle.bento_uri"] = export_archive(
             result.bento_tag, store, os.path.basename(result.export_path))

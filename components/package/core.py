@@ -7,13 +7,13 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
 from kubecycle.components.package.onnx_export import OnnxCheck, export_onnx
 from kubecycle.errors import PackagingError
+from kubecycle.registry import pinned
 
 SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
 ONNX_PACKAGES = ("onnxruntime",)
@@ -88,7 +88,7 @@ def build_bento(model, model_name: str, version: str, contract: dict,
                 "classes": [_json_value(c) for c in getattr(model, "classes_", [])],
                 "onnx": {"file": ONNX_FILE if graph else None, "reason": check.reason}}
         packages = SERVING_PACKAGES + (ONNX_PACKAGES if graph else ())
-        pins = [f"{p}=={metadata.version(p)}" for p in packages]
+        pins = pinned(packages)
         with tempfile.TemporaryDirectory() as folder:
             _build_context(Path(folder), info, graph)
             bento = bentoml.bentos.build(

@@ -19,13 +19,15 @@ from kubecycle.registry import (
     CHALLENGER,
     CHAMPION,
     CONTRACT_ARTIFACT,
+    MODEL_PACKAGES,
     REFERENCE_STATS_ARTIFACT,
     TEST_ARTIFACT,
+    held_out_rows,
+    pinned,
     version_by_alias,
 )
 
 REFERENCE_ROWS = 5_000
-TEST_ROWS = 10_000  # held-out rows kept with the version (ONNX verification at packaging)
 EXAMPLE_ROWS = 5
 
 
@@ -111,6 +113,7 @@ def register_model(
         info = mlflow.sklearn.log_model(
             sk_model=model, name="model", signature=signature, input_example=example,
             registered_model_name=model_name, skops_trusted_types=_trusted_types(model),
+            pip_requirements=pinned(MODEL_PACKAGES),  # not inferred: that reloads the model
             metadata={"task": task, "metric": metric, "target": target})
         mlflow.log_dict(contract, CONTRACT_ARTIFACT)
         with tempfile.TemporaryDirectory() as folder:
@@ -118,8 +121,7 @@ def register_model(
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), "reference")
             held_out = Path(folder) / Path(TEST_ARTIFACT).name
-            test.sample(min(len(test), TEST_ROWS), random_state=seed).to_parquet(held_out,
-                                                                               index=False)
+            held_out_rows(test, seed).to_parquet(held_out, index=False)
             mlflow.log_artifact(str(held_out), str(Path(TEST_ARTIFACT).parent))
         mlflow.log_dict(build_reference(reference).to_dict(), REFERENCE_STATS_ARTIFACT)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 from kubecycle.errors import RegistryError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -14,6 +19,21 @@ CONTRACT_ARTIFACT = "contract/contract.json"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 REFERENCE_STATS_ARTIFACT = "reference/stats.json"  # precomputed once, read by monitoring
 TEST_ARTIFACT = "evaluation/test.parquet"  # held-out rows; packaging verifies ONNX graphs on them
+TEST_ROWS = 10_000  # at most this many held-out rows are kept with a version
+# what loading a registered Pipeline needs (saved with skops; kubecycle's own transformers are
+# copied into bentos, not pip-installable)
+MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "skops")
+
+
+def held_out_rows(test: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The held-out rows registered with a version (and checked at packaging): a seeded
+    sample of at most TEST_ROWS rows of the test split."""
+    return test.sample(min(len(test), TEST_ROWS), random_state=seed)
+
+
+def pinned(packages: Iterable[str]) -> list[str]:
+    """pip requirements pinned to the installed versions: `name==version`."""
+    return [f"{name}=={metadata.version(name)}" for name in packages]
 
 
 @dataclass(frozen=True)
