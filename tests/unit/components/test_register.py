@@ -78,6 +78,18 @@ def test_logged_model_has_signature_example_contract_and_reference(penguins, mlf
     assert stats["columns"]["prediction"]["kind"] == "categorical"
 
 
+def test_logged_model_pins_what_loading_it_needs(penguins, mlflow_server):
+    from importlib import metadata
+    from pathlib import Path
+
+    result = _register(penguins, mlflow_server, "reg-req", "logistic_regression", {"C": 1.0})
+    path = Path(mlflow.artifacts.download_artifacts(f"{result.model_uri}/requirements.txt"))
+    requirements = set(path.read_text().split())
+    assert {f"scikit-learn=={metadata.version('scikit-learn')}",
+            f"skops=={metadata.version('skops')}"} <= requirements
+    assert not {line for line in requirements if line.startswith(("pytest", "rich"))}
+
+
 @pytest.fixture(autouse=True)
 def _point_mlflow(mlflow_server):
     mlflow.set_tracking_uri(mlflow_server)
