@@ -119,3 +119,33 @@ def test_monitoring_cronjob(k8s):
     from kubecycle.config import parse_config
 
     assert parse_config(yaml.safe_load(config)).monitoring.retrain is True
+
+
+def test_inference_log_in_an_object_store(k8s):
+    values = CHART / "ci" / "inference-log-s3-values.yaml"
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops", "-f", str(values))
+    assert out.returncode == 0, out.stderr
+    documents = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert not [d for d in documents if d["kind"] == "PersistentVolumeClaim"
+                and "inference-log" in d["metadata"]["name"]]
+    serving = next(d for d in documents if d["kind"] == "Deployment"
+                   and d["metadata"]["labels"]["app.kubernetes.io/component"] == "serving")
+    serve = next(c for c in serving["spec"]["template"]["spec"]["containers"]
+                 if c["name"] == "serve")
+    assert {"name": "KUBECYCLE_INFERENCE_LOG", "value": "s3://kubecycle-inference/penguins"} in \
+        serve["env"]
+    assert serve["envFrom"] == [{"secretRef": {"name": "inference-log-store"}}]
+    cronjob = next(d for d in documents if d["kind"] == "CronJob")
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert '--current "s3://kubecycle-inference/penguins"' in pod["containers"][0]["args"][0]
+    assert pod["containers"][0]["envFrom"] == [
+        {"secretRef": {"name": "monitor-credentials"}},
+        {"secretRef": {"name": "inference-log-store"}}]
+    for spec in (serving["spec"]["template"]["spec"], pod):
+        assert "inference-log" not in [v["name"] for v in spec["volumes"]]
+
+
+def test_inference_log_uri_must_be_an_object_store(k8s):
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
+              "--set", "monitoring.inferenceLog.uri=/mnt/log")
+    assert out.returncode != 0 and "inferenceLog" in out.stderr and "uri" in out.stderr

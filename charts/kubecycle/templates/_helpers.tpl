@@ -145,6 +145,16 @@ checkov.io/skip2: CKV_K8S_15=IfNotPresent suits immutable version tags; pullPoli
 kubecycle.io/track: stable
 {{- end -}}
 
+{{/* Where the inference log lives: the object-store URI, else the claim's mount path. */}}
+{{- define "kubecycle.inferenceLog.location" -}}
+{{- default "/data/inference-log" .Values.monitoring.inferenceLog.uri -}}
+{{- end -}}
+
+{{/* "true" when the inference log is a claim (no object-store URI). */}}
+{{- define "kubecycle.inferenceLog.onClaim" -}}
+{{- if not .Values.monitoring.inferenceLog.uri }}true{{ end -}}
+{{- end -}}
+
 {{- define "kubecycle.inferenceLog.claimName" -}}
 {{- default (printf "%s-inference-log" (include "kubecycle.fullname" .)) .Values.monitoring.inferenceLog.existingClaim -}}
 {{- end -}}
