@@ -49,6 +49,7 @@ PRELOAD_LATER = ("optuna", "skops.io", "evidently.presets", "matplotlib.pyplot",
 POLL_SECONDS = 0.05
 MAX_SOCKET_PATH = 100
 START_TIMEOUT_SECONDS = 10.0
+RECEIVE_TIMEOUT_SECONDS = 10.0
 
 
 def enabled() -> bool:
@@ -118,8 +119,8 @@ def _exit_code(status: int) -> int:
 def serve(address: str) -> int | None:
     """Accept tasks on a Unix socket until stdin closes (the parent's signal to stop).
 
-    Returns None in the server when it stops, and the task's exit code in a forked child,
-    which then leaves through the normal interpreter exit (atexit handlers, thread joins).
+    Returns None in the server when it stops, and the task's exit code in a forked child
+    (which main() then ends with _leave).
     """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
@@ -139,6 +140,7 @@ def serve(address: str) -> int | None:
                     connection.close()
                 return None
             connection, _ = listener.accept()
+            connection.settimeout(RECEIVE_TIMEOUT_SECONDS)  # a silent client cannot stall it
             try:
                 request, fds = _receive(connection)
             except (OSError, ValueError):
