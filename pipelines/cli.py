@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,15 @@ out = Console()
 
 ConfigArg = Annotated[Path | None, typer.Argument(
     help="YAML config; default: the shipped Palmer penguins demo")]
+
+
+@app.callback()
+def _stores() -> None:
+    """kubecycle: the tabular ML lifecycle on Kubeflow Pipelines."""
+    from kubecycle.settings import bentoml_home
+
+    # BentoML reads its store location once; every command and the tasks of a run share it
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
 
 
 def _load(config: Path | None):

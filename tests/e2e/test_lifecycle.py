@@ -24,9 +24,16 @@ KUBECYCLE = str(Path(sys.executable).parent / "kubecycle")
 FAST = {"tuning": {"trials": 3, "strategy": "random", "cv_folds": 3}}
 
 
+def user_env(cwd: Path, **extra: str) -> dict[str, str]:
+    """A user's environment: KUBECYCLE_HOME (autouse fixture) but no BENTOML_HOME, and a HOME
+    of its own, so a command that missed KUBECYCLE_HOME's bento store would show in HOME."""
+    env = {key: value for key, value in os.environ.items() if key != "BENTOML_HOME"}
+    return {**env, "HOME": str(cwd / "user-home"), **extra}
+
+
 def kubecycle(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([KUBECYCLE, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=user_env(cwd))
 
 
 def write_config(folder: Path, data: dict, **extra) -> Path:
@@ -100,7 +107,7 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     assert list((tmp_path / "export").glob("*.bento"))
     port = free_port()
     server = subprocess.Popen([KUBECYCLE, "serve", "--port", str(port)], cwd=tmp_path,
-                              env={**os.environ, "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.5"},
+                              env=user_env(tmp_path, KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS="0.5"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -124,6 +131,7 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert not (tmp_path / "user-home" / "bentoml").exists()  # one store: KUBECYCLE_HOME's
     served = kubecycle("monitor", "--current", str(home / "inference-log"), "--window", "1h",
                        "-o", str(tmp_path / "mon-log"), cwd=tmp_path)
     assert served.returncode in (0, 3), served.stderr[-3000:]
