@@ -16,7 +16,8 @@ MISSING_TEXT = "__missing__"  # what the text imputers fill in for NaN or None
 
 
 class DatetimeExpander(TransformerMixin, BaseEstimator):
-    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour."""
+    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour, in UTC
+    for values with an offset; what cannot be read as a date becomes a missing value."""
 
     def fit(self, X, y=None):
         frame = pd.DataFrame(X)
@@ -30,9 +31,9 @@ class DatetimeExpander(TransformerMixin, BaseEstimator):
         for name in frame.columns:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                stamps = pd.to_datetime(frame[name], errors="coerce", format="mixed")
-            if getattr(stamps.dt, "tz", None) is not None:
-                stamps = stamps.dt.tz_convert(None)
+                # utc=True: mixed offsets become comparable instants; naive values stay as given
+                stamps = pd.to_datetime(frame[name], errors="coerce", format="mixed", utc=True)
+            stamps = stamps.dt.tz_convert(None)
             for part in DATETIME_PARTS:
                 columns.append(getattr(stamps.dt, part).astype("float64").to_numpy())
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))

@@ -16,8 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.features.transformers import MISSING_TEXT
-from kubecycle.components.package.onnx_feed import build_feed_from_frame, is_numeric
+from kubecycle.components.features.transformers import MISSING_TEXT, DatetimeExpander
+from kubecycle.components.package.onnx_feed import (
+    build_feed_from_frame,
+    datetime_inputs,
+    input_names,
+    is_datetime,
+    is_numeric,
+)
 
 PROBABILITY_TOLERANCE = 1e-4  # float32 tree thresholds move probabilities by ~1e-7
 REGRESSION_RTOL = 1e-4
@@ -135,6 +141,25 @@ def _float64_after_encoders(steps: list) -> list:
     return rewritten
 
 
+def _without_datetime_expander(transformer, columns):
+    """A ColumnTransformer entry whose DatetimeExpander (ONNX cannot parse dates) is left to
+    the feed: the entry reads the feed's per-part inputs, in the expander's output order."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(transformer, DatetimeExpander):
+        transformer = "passthrough"
+    elif isinstance(transformer, Pipeline) and isinstance(transformer.steps[0][1], DatetimeExpander):
+        if len(transformer.steps) == 1:
+            transformer = "passthrough"
+        else:
+            transformer.steps = transformer.steps[1:]
+    else:
+        return transformer, columns
+    if not all(isinstance(column, str) for column in columns):
+        raise OnnxUnsupported("datetime columns selected by position, not by name")
+    return transformer, [name for column in columns for name in datetime_inputs(column)]
+
+
 def prepare(pipeline):
     """A copy of the Pipeline that converts to a graph computing what the original does."""
     from skl2onnx.sklapi import CastTransformer
@@ -149,7 +174,8 @@ def prepare(pipeline):
             node.steps = _float64_after_encoders(node.steps)
             stack.extend(step for _, step in node.steps)
         for index, item in enumerate(getattr(node, "transformers_", None) or []):
-            node.transformers_[index] = (item[0], _rewrite(item[1]), *item[2:])
+            transformer, columns = _without_datetime_expander(item[1], item[2])
+            node.transformers_[index] = (item[0], _rewrite(transformer), columns, *item[3:])
             stack.append(node.transformers_[index][1])
     if isinstance(clone, Pipeline) and _casts_to_float32(clone.steps[-1][1]):
         cast = CastTransformer(dtype=np.float32)
@@ -158,18 +184,41 @@ def prepare(pipeline):
     return clone
 
 
+def _restore_input_names(graph, names: list[str]) -> None:
+    """skl2onnx rewrites input names into identifiers ("sepal length (cm)" -> "sepal_length__cm_");
+    the graph gets the raw column names back, so the feed can use them as they are."""
+    declared = [node.name for node in graph.graph.input]
+    if len(declared) != len(names):
+        raise OnnxUnsupported(f"the graph has {len(declared)} inputs for {len(names)} columns")
+    renamed = {old: new for old, new in zip(declared, names, strict=True) if old != new}
+    for node in graph.graph.input:
+        node.name = renamed.get(node.name, node.name)
+    for node in graph.graph.node:
+        for index, name in enumerate(node.input):
+            node.input[index] = renamed.get(name, name)
+
+
 def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
     """The serialized ONNX graph of a fitted Pipeline whose inputs are the raw columns."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
     from sklearn.base import is_classifier
 
-    inputs = [(name, DoubleTensorType([None, 1]) if is_numeric(spec) else StringTensorType([None, 1]))
-              for name, spec in fields.items()]
+    names = input_names(fields)
+    if len(set(names)) < len(names):
+        raise OnnxUnsupported(f"graph input names collide: {sorted(n for n in names if names.count(n) > 1)}")
+    inputs = []
+    for name, spec in fields.items():
+        if is_datetime(spec):
+            inputs.extend((part, DoubleTensorType([None, 1])) for part in datetime_inputs(name))
+        else:
+            inputs.append((name, DoubleTensorType([None, 1]) if is_numeric(spec)
+                           else StringTensorType([None, 1])))
     try:
         prepared = prepare(model)
         options = {id(prepared): {"zipmap": False}} if is_classifier(model) else None
         graph = to_onnx(prepared, initial_types=inputs, options=options, target_opset=OPSET)
+        _restore_input_names(graph, names)
     except Exception as exc:  # skl2onnx raises many types for unsupported parts
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise OnnxUnsupported(f"{type(exc).__name__}: {message}"[:500]) from None

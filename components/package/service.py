@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import bentoml
 from bentoml.exceptions import InternalServerError, InvalidArgument
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
@@ -58,9 +58,12 @@ def _field_type(spec: dict[str, Any]) -> Any:
     return str
 
 
-Record = create_model(  # one field per raw input column; null means missing (imputed)
+# One field per raw input column; null means missing (imputed). Fields are named f0, f1, ...
+# and aliased to the column names, so that any column name works ("_id", "json", "a b").
+Record = create_model(
     "Record", __config__=ConfigDict(extra=EXTRA_FIELDS),
-    **{name: (_field_type(spec) | None, ...) for name, spec in INFO["fields"].items()})
+    **{f"f{index}": (_field_type(spec) | None, Field(..., alias=name))
+       for index, (name, spec) in enumerate(INFO["fields"].items())})
 
 
 class Prediction(BaseModel):
@@ -205,7 +208,7 @@ class KubecycleService:
         gc.set_threshold(GC_THRESHOLD, 20, 100)
 
     async def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        rows = [r.model_dump() for r in records]
+        rows = [r.model_dump(by_alias=True) for r in records]
         try:  # ONNX answers in microseconds on the event loop; scikit-learn gets a thread
             if self.predictor.runtime == "onnx":
                 predicted, proba = self.predictor(rows)

@@ -150,9 +150,9 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
     assert summary["task"] == "regression" and summary["metric"] == "rmse"
     assert summary["metrics"]["test"]["r2"] > 0.8
     assert summary["tracking_uri"] == mlflow_server
-    # the datetime column has no ONNX converter: served by scikit-learn, saying why
-    assert summary["serving_runtime"] == "sklearn"
-    assert "DatetimeExpander" in summary["serving_runtime_reason"]
+    # the datetime column's parts come from the service's feed: the graph serves it
+    assert summary["serving_runtime"] == "onnx"
+    assert summary["serving_runtime_reason"].startswith("identical predictions on")
 
 
 def test_clustering_without_target(tmp_path, mlflow_server, penguins):

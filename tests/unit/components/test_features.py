@@ -1,6 +1,8 @@
 import numpy as np
+import pandas as pd
 
 from kubecycle.components.features.core import FeaturePlan, build_preprocessor, plan_features
+from kubecycle.components.features.transformers import DatetimeExpander
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 
@@ -33,3 +35,14 @@ def test_preprocessor_handles_missing_and_unseen_values(mixed):
     names = build_preprocessor(FeaturePlan(**{**plan.to_dict(), "select_k_best": None})).fit(
         x).get_feature_names_out()
     assert "datetime__signup_month" in names and "onehot__colour_red" in names
+
+
+def test_datetime_parts_are_utc_for_mixed_offsets_and_missing_for_non_dates():
+    column = pd.DataFrame({"at": ["2021-03-04T23:30:00-05:00", "2021-03-05 01:00:00+00:00",
+                                  "2021-03-05 07:15", None, "not a date"]})
+    expander = DatetimeExpander().fit(column)
+    parts = expander.transform(column)
+    assert parts[:3].tolist() == [[2021, 3, 5, 4, 4], [2021, 3, 5, 4, 1], [2021, 3, 5, 4, 7]]
+    assert np.isnan(parts[3:]).all()
+    assert expander.get_feature_names_out().tolist() == [
+        "at_year", "at_month", "at_day", "at_dayofweek", "at_hour"]

@@ -58,6 +58,8 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 @pytest.mark.slow
 def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path):
+    # any column name works as a request field, even those pydantic reserves or rewrites
+    mixed = mixed.rename(columns={"customer_id": "_id", "member": "json", "x2": "x2 (cm)"})
     result = clean(mixed, "churn")
     plan = plan_features(result.contract, FeatureConfig())  # includes a datetime column
     model = fit_final(plan, select_best([TuneResult("random_forest", "f1",
@@ -67,7 +69,7 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
     packaged = build_bento(model, "Churn", "7", result.contract, export_dir=tmp_path / "export",
                            test=result.frame)
     assert packaged.bento_tag.startswith("churn:") and Path(packaged.export_path).is_file()
-    assert not packaged.onnx.used and "DatetimeExpander" in packaged.onnx.reason  # sklearn serves
+    assert packaged.onnx.used, packaged.onnx.reason  # datetime parts come from the feed
 
     log = tmp_path / "inference-log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "fresh-bentoml"),
@@ -83,9 +85,13 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
         assert body["model_name"] == "Churn" and body["model_version"] == "7"
         assert body["prediction"] == model.predict(mixed[columns].head(1))[0]
         assert set(body["probabilities"]) == {"no", "yes"}
+        rows[1]["signup"] = "2021-03-04T23:30:00-05:00"  # an offset: the model sees UTC
         batch = requests.post(f"{base}/predict_batch", json={"records": rows}, timeout=30)
         assert batch.status_code == 200, batch.text
-        assert batch.json()["predictions"] == model.predict(mixed[columns].head(5)).tolist()
+        expected = pd.DataFrame.from_records(rows)
+        assert batch.json()["predictions"] == model.predict(expected).tolist()
+        served = pd.DataFrame(batch.json()["probabilities"])[list(model.classes_)].to_numpy()
+        assert abs(served - model.predict_proba(expected)).max() < 1e-5
 
         bad = {
             "missing field": {k: v for k, v in rows[0].items() if k != "x1"},
@@ -100,6 +106,8 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
         assert empty.status_code == 400 and "empty" in empty.text
         metrics = requests.get(f"{base}/metrics", timeout=10).text
         assert 'kubecycle_predictions_total{model_version="7"' in metrics
+        schema = requests.get(f"{base}/docs.json", timeout=10).json()["components"]["schemas"]
+        assert set(schema["Record"]["properties"]) == set(columns)  # the raw column names
 
         deadline = time.monotonic() + 30
         while not list(log.glob("*.parquet")) and time.monotonic() < deadline:
