@@ -60,7 +60,10 @@ def _parts(value: Any) -> tuple[float, ...]:
     if not isinstance(value, datetime):  # text: parse it exactly as the Pipeline does
         return tuple(DatetimeExpander().fit([[value]]).transform([[value]])[0])
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # an offset pushing year 1 or 9999 out of range
+            return MISSING_PARTS
     if not EARLIEST <= value <= LATEST:
         return MISSING_PARTS
     return (value.year, value.month, value.day, value.weekday(), value.hour)

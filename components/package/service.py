@@ -216,7 +216,8 @@ class KubecycleService:
                 predicted, proba = await asyncio.to_thread(self.predictor, rows)
         except Exception as exc:
             message = f"the model could not score these records: {type(exc).__name__}: {exc}"
-            if isinstance(exc, ValueError | TypeError) or type(exc).__name__ == "InvalidArgument":
+            if isinstance(exc, ValueError | TypeError | ArithmeticError) \
+                    or type(exc).__name__ == "InvalidArgument":
                 raise InvalidArgument(message) from None  # values the model rejects: 400
             raise InternalServerError(message) from None  # the server stays up
         predictions = [_native(p) for p in predicted]

@@ -71,7 +71,8 @@ def test_datetime_columns_are_expanded_by_the_feed(mixed, family):
     assert check.used, check.reason
     stamps = [datetime(2021, 3, 4, 23, 30, tzinfo=timezone(timedelta(hours=-5))),  # 04:30 UTC
               datetime(2021, 3, 5, 1, 0, tzinfo=UTC), datetime(2022, 7, 1, 12), None,
-              datetime(3000, 1, 1), "2021-06-01T08:00:00+02:00", "not a date"]
+              datetime(3000, 1, 1), datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+              "2021-06-01T08:00:00+02:00", "not a date"]
     records = features.head(len(stamps)).astype(object)
     records = records.where(records.notna(), None).to_dict("records")
     for record, stamp in zip(records, stamps, strict=True):

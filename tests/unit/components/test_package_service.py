@@ -49,11 +49,13 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    """A penguins bento (ONNX runtime) served by `bentoml serve` for this module."""
+    """A penguins bento (ONNX runtime) served by `bentoml serve` for this module, with a
+    datetime column, so that fuzzed dates (any year, any offset) reach the feed."""
     import bentoml
 
     folder = tmp_path_factory.mktemp("service")
     penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
+    penguins["observed"] = pd.date_range("2007-11-01", periods=len(penguins), freq="37h").astype(str)
     result = clean(penguins, "species")
     model = fit_final(plan_features(result.contract, FeatureConfig()),
                       select_best([TuneResult("random_forest", "f1", {"n_estimators": 50}, 0, 0)]),
