@@ -31,8 +31,11 @@ def _isolated_home(tmp_path, monkeypatch):
     """Every test writes under its own KUBECYCLE_HOME (and BentoML store)."""
     monkeypatch.setenv("KUBECYCLE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "home" / "bentoml"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("KUBECYCLE_TRACKING_URI", raising=False)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "KUBECYCLE_TRACKING_URI"):
+        # set, then removed: the test starts without it, and whatever the test sets (as
+        # mlflow.set_tracking_uri and set_registry_uri do) is gone after it
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

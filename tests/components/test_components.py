@@ -58,7 +58,7 @@ def test_stages_up_to_tuning(local_runner, tmp_path, penguins, mlflow_server):
     assert result["family"] == "logistic_regression"
     assert result["trials"] == 2 and result["cv_metric"] > 0.9
 
-    client = mlflow.MlflowClient(mlflow_server)
+    client = mlflow.MlflowClient(mlflow_server, registry_uri=mlflow_server)
     experiment = client.get_experiment_by_name("components")
     parent = client.search_runs([experiment.experiment_id], "tags.`kubecycle.parent` = 'true'")[0]
     assert parent.data.metrics["data.rows_clean"] == len(penguins)

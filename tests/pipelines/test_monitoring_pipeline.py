@@ -47,7 +47,7 @@ def test_drift_runs_the_retrain_branch(tmp_path, penguins, mlflow_server):
                    pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
     build_monitoring_pipeline(cfg)(config=cfg.to_json(), tracking_uri=mlflow_server,
                                    current=str(tmp_path / "drifted.parquet"))
-    client = mlflow.MlflowClient(mlflow_server)
+    client = mlflow.MlflowClient(mlflow_server, registry_uri=mlflow_server)
     versions = client.search_model_versions("name = 'mon-pipeline'")
     assert len(versions) == 2  # the branch trained and registered a second version
     monitoring = client.search_runs(

@@ -41,7 +41,7 @@ def test_gate_promotes_then_keeps_the_better_champion(penguins, mlflow_server):
     same = _register(penguins, mlflow_server, name, "random_forest", {"n_estimators": 50})
     assert not same.decision.promote and "does not beat" in same.decision.reason
 
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
     assert client.get_model_version_by_alias(name, CHAMPION).version == "2"
     assert client.get_model_version_by_alias(name, "challenger").version == "3"
     tags = client.get_model_version(name, "3").tags
