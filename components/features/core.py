@@ -85,11 +85,16 @@ def build_preprocessor(plan: FeaturePlan):
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    from kubecycle.components.features.transformers import MISSING_TEXT, DatetimeExpander
+    from kubecycle.components.features.transformers import (
+        MISSING_TEXT,
+        DatetimeExpander,
+        TextColumns,
+    )
 
-    def as_text():  # NaN and None both mean missing (the second imputer catches None)
-        return [SimpleImputer(missing_values=missing, strategy="constant", fill_value=MISSING_TEXT,
-                              keep_empty_features=True) for missing in (np.nan, None)]
+    def as_text():  # any dtype to objects; NaN and None both mean missing
+        return [TextColumns(), *(
+            SimpleImputer(missing_values=missing, strategy="constant", fill_value=MISSING_TEXT,
+                          keep_empty_features=True) for missing in (np.nan, None))]
 
     parts = []
     if plan.numeric:

@@ -41,3 +41,29 @@ class DatetimeExpander(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         names = self.feature_names_in_ if input_features is None else input_features
         return np.asarray([f"{n}_{p}" for n in names for p in DATETIME_PARTS], dtype=object)
+
+
+class TextColumns(TransformerMixin, BaseEstimator):
+    """Categorical columns of any dtype (bool, pandas category, nullable string, numbers) as
+    text, with None for every kind of missing value (NaN, None, pd.NA, NaT): the imputers and
+    encoders that follow see one type, as the ONNX feed sends it (str of the value)."""
+
+    def fit(self, X, y=None):
+        frame = pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X):
+        frame = pd.DataFrame(X)
+        text = np.empty(frame.shape, dtype=object)
+        for index, name in enumerate(frame.columns):
+            column = frame[name]
+            values = column.astype(str).to_numpy(dtype=object)
+            values[column.isna().to_numpy()] = None
+            text[:, index] = values
+        return text
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.feature_names_in_ if input_features is None else input_features,
+                          dtype=object)

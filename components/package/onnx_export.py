@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.features.transformers import MISSING_TEXT, DatetimeExpander
+from kubecycle.components.features.transformers import (
+    MISSING_TEXT,
+    DatetimeExpander,
+    TextColumns,
+)
 from kubecycle.components.package.onnx_feed import (
     build_feed_from_frame,
     datetime_inputs,
     input_names,
     is_datetime,
     is_numeric,
+    labels_as_classes,
 )
 
 PROBABILITY_TOLERANCE = 1e-4  # float32 tree thresholds move probabilities by ~1e-7
@@ -169,8 +174,9 @@ def prepare(pipeline):
     stack = [clone]
     while stack:
         node = stack.pop()
-        if isinstance(node, Pipeline):
-            node.steps = [(name, _rewrite(step)) for name, step in node.steps]
+        if isinstance(node, Pipeline):  # the feed already sends categorical columns as text
+            node.steps = [(name, _rewrite(step)) for name, step in node.steps
+                          if not isinstance(step, TextColumns)]
             node.steps = _float64_after_encoders(node.steps)
             stack.extend(step for _, step in node.steps)
         for index, item in enumerate(getattr(node, "transformers_", None) or []):
@@ -240,6 +246,7 @@ def compare(model, graph: bytes, frame: pd.DataFrame, fields: Mapping[str, Mappi
     expected = model.predict(frame)
     outputs = session(graph).run(None, build_feed_from_frame(frame, fields))
     predicted = np.asarray(outputs[0]).reshape(len(frame), -1)
+    predicted = labels_as_classes(predicted, getattr(model, "classes_", []))
     if predicted.shape[1] != 1:
         return f"unexpected ONNX output shape {predicted.shape}"
     predicted = predicted[:, 0]

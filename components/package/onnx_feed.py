@@ -103,3 +103,11 @@ def build_feed_from_frame(frame, fields: Mapping[str, Mapping[str, Any]]) -> dic
         else:
             feed[name] = np.array([_text(v) for v in column.tolist()], dtype=object).reshape(-1, 1)
     return feed
+
+
+def labels_as_classes(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+    """The graph's predicted labels in the model's class type: skl2onnx emits boolean classes
+    as 0 and 1."""
+    if len(classes) and all(isinstance(c, bool | np.bool_) for c in classes):
+        return np.asarray(labels).astype(bool)
+    return labels

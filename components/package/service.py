@@ -160,18 +160,18 @@ class OnnxPredictor:
     def __init__(self, path: Path) -> None:
         import onnxruntime
 
-        from kubecycle.components.package.onnx_feed import build_feed
+        from kubecycle.components.package.onnx_feed import build_feed, labels_as_classes
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one worker per core; requests run in parallel
         self.session = onnxruntime.InferenceSession(str(path), options,
                                                     providers=["CPUExecutionProvider"])
-        self.build_feed = build_feed
+        self.build_feed, self.labels_as_classes = build_feed, labels_as_classes
 
     def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
         outputs = self.session.run(None, self.build_feed(rows, INFO["fields"]))
         proba = outputs[1] if INFO["classes"] and len(outputs) > 1 else None
-        return outputs[0].reshape(len(rows), -1)[:, 0], proba
+        return self.labels_as_classes(outputs[0].reshape(len(rows), -1)[:, 0], INFO["classes"]), proba
 
 
 def _native(value: Any) -> Any:

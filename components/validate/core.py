@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -17,6 +18,32 @@ MAX_CLASSIFICATION_LEVELS = 20  # integer targets with at most this many levels 
 DATETIME_PARSE_SHARE = 0.95
 
 
+def numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """pandas extension dtypes as numpy ones (what every stage and Evidently read): nullable
+    integers and floats as int64 (no missing value) or float64 with NaN, nullable booleans as
+    bool or objects with None, strings and categories as objects with None; timezone-aware
+    datetimes stay."""
+    frame = frame.copy()
+    for name in frame.columns:
+        series = frame[name]
+        dtype = series.dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or not ptypes.is_extension_array_dtype(dtype):
+            continue
+        complete = not series.isna().any()
+        if isinstance(dtype, pd.CategoricalDtype):
+            values = series.astype(object)
+        elif ptypes.is_bool_dtype(dtype):
+            values = series.astype(bool if complete else object)
+        elif ptypes.is_integer_dtype(dtype) and complete:
+            values = series.astype("int64")
+        elif ptypes.is_numeric_dtype(dtype):
+            values = series.astype("float64")
+        else:
+            values = series.astype(object)
+        frame[name] = values.where(values.notna(), None) if values.dtype == object else values
+    return frame
+
+
 def column_kind(series: pd.Series) -> str:
     """numeric | boolean | datetime | categorical, from the dtype and, for text, the values."""
     if ptypes.is_bool_dtype(series):
@@ -26,6 +53,8 @@ def column_kind(series: pd.Series) -> str:
     if ptypes.is_datetime64_any_dtype(series):
         return "datetime"
     values = series.dropna()
+    if len(values) and values.map(lambda value: isinstance(value, bool | np.bool_)).all():
+        return "boolean"  # booleans with missing values
     if len(values) and values.map(type).eq(str).all() and values.str.len().between(6, 40).all():
         sample = values.sample(min(len(values), 500), random_state=0)
         with warnings.catch_warnings():
@@ -141,6 +170,7 @@ def clean(
         keep = frame[target].notna()
         missing_target = int((~keep).sum())
         frame = frame[keep]
+    frame = numpy_dtypes(frame)
     if frame.empty:
         raise DataValidationError(
             f"no rows left after dropping {missing_target} rows without a target {target!r}; "

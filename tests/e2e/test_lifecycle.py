@@ -26,9 +26,12 @@ FAST = {"tuning": {"trials": 3, "strategy": "random", "cv_folds": 3}}
 
 def user_env(cwd: Path, **extra: str) -> dict[str, str]:
     """A user's environment: KUBECYCLE_HOME (autouse fixture) but no BENTOML_HOME, and a HOME
-    of its own, so a command that missed KUBECYCLE_HOME's bento store would show in HOME."""
+    of its own, so a command that missed KUBECYCLE_HOME's bento store would show in HOME; a
+    stray MLFLOW_REGISTRY_URI (closed port) that kubecycle must not follow: its registry is
+    the tracking server's."""
     env = {key: value for key, value in os.environ.items() if key != "BENTOML_HOME"}
-    return {**env, "HOME": str(cwd / "user-home"), **extra}
+    return {**env, "HOME": str(cwd / "user-home"), "MLFLOW_REGISTRY_URI": "http://127.0.0.1:9",
+            **extra}
 
 
 def kubecycle(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -67,7 +70,7 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     assert again["model_version"] == "2"
     assert again["status"] == "rejected" and "does not beat" in again["reason"]
 
-    client = MlflowClient(summary["tracking_uri"])
+    client = MlflowClient(summary["tracking_uri"], registry_uri=summary["tracking_uri"])
     assert str(client.get_model_version_by_alias("penguins-species", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("penguins-species", "challenger").version) == "2"
     tags = client.get_model_version("penguins-species", "1").tags
@@ -140,7 +143,11 @@ def test_demo_twice_promotes_then_gates(tmp_path):
 
 
 def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
-    make_mixed(400).drop(columns=["churn"]).to_parquet(tmp_path / "data.parquet")
+    frame = make_mixed(400).drop(columns=["churn"])
+    # pandas extension dtypes survive Parquet: every stage (Evidently too) must take them
+    frame = frame.astype({"x2": "Float64", "colour": "category", "member": "boolean"})
+    frame.loc[::9, "member"] = pd.NA
+    frame.to_parquet(tmp_path / "data.parquet")
     config = write_config(tmp_path, {"source": "data.parquet", "target": "amount"},
                           mlflow={"model_name": "amounts"})
     result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
@@ -211,7 +218,7 @@ def test_bad_data_fails_in_one_line_and_registers_nothing(
     result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
                        "--tracking-uri", mlflow_server, cwd=tmp_path)
     _one_line_error(result, *words)
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
     assert client.search_model_versions(f"name = '{name}'") == []
     assert not (tmp_path / "out" / "summary.json").exists()
     experiment = client.get_experiment_by_name("kubecycle").experiment_id

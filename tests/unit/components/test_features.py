@@ -46,3 +46,20 @@ def test_datetime_parts_are_utc_for_mixed_offsets_and_missing_for_non_dates():
     assert np.isnan(parts[3:]).all()
     assert expander.get_feature_names_out().tolist() == [
         "at_year", "at_month", "at_day", "at_dayofweek", "at_hour"]
+
+
+def test_categorical_columns_of_any_dtype_are_encoded_as_text():
+    """bool-only, bool with missing values, pandas category and nullable string columns."""
+    frame = pd.DataFrame({
+        "paid": [True, False, True, False] * 5,
+        "vip": pd.Series([True, None, False, True] * 5, dtype=object),
+        "tier": pd.Categorical(["a", "b", None, "a"] * 5),
+        "region": pd.array(["n", None, "s", "n"] * 5, dtype="string"),
+        "label": ["x", "y"] * 10,
+    })
+    result = clean(frame, "label")
+    plan = plan_features(result.contract, FeatureConfig())
+    assert sorted(plan.onehot) == ["paid", "region", "tier", "vip"]
+    encoded = build_preprocessor(plan).fit(result.frame).get_feature_names_out().tolist()
+    assert "onehot__vip_True" in encoded and "onehot__vip___missing__" in encoded
+    assert "onehot__tier_a" in encoded and "onehot__paid_False" in encoded

@@ -10,7 +10,7 @@ from kubecycle.catalog import DEFAULT_FAMILIES, FAMILIES, family_names
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.package.core import serving_fields
 from kubecycle.components.package.onnx_export import compare, convert, export_onnx, session
-from kubecycle.components.package.onnx_feed import build_feed
+from kubecycle.components.package.onnx_feed import build_feed, labels_as_classes
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
@@ -118,3 +118,21 @@ def test_a_graph_that_predicts_differently_is_rejected(penguins):
     flat, _, _ = _fit(penguins, "body_mass_g", "ridge", {"alpha": 1e6})
     assert "regression outputs differ" in compare(ridge, convert(flat, regression_fields), rows,
                                                   regression_fields)
+
+
+def test_boolean_classes_and_nullable_columns_convert(mixed):
+    """skl2onnx emits boolean classes as 0/1: the graph's labels are mapped back to booleans;
+    nullable pandas dtypes reach the graph as the feed's numbers and text."""
+    frame = mixed.drop(columns=["churn", "signup"])
+    frame["large"] = frame.pop("amount") > frame["x2"].median()
+    frame["x2"] = frame["x2"].astype("Float64")
+    frame["member"] = frame["member"].astype("boolean").mask(frame.index % 7 == 0)
+    frame["colour"] = frame["colour"].astype("category")
+    model, features, contract = _fit(frame, "large", "logistic_regression")
+    fields = serving_fields(contract)
+    graph, check = export_onnx(model, fields, features)
+    assert check.used, check.reason
+    records = features.head(20).astype(object).where(features.head(20).notna(), None)
+    labels = session(graph).run(None, build_feed(records.to_dict("records"), fields))[0]
+    assert labels_as_classes(labels, model.classes_).tolist() == model.predict(features.head(20)).tolist()
+    assert model.classes_.tolist() == [False, True]

@@ -8,6 +8,7 @@ from kubecycle.components.validate.core import (
     column_kind,
     infer_contract,
     infer_task,
+    numpy_dtypes,
 )
 from kubecycle.errors import DataValidationError
 
@@ -31,6 +32,28 @@ def test_contract_describes_each_column(mixed):
     assert columns["colour"]["categories"] == ["blue", "green", "red"]
     assert columns["member"]["kind"] == "boolean"
     assert columns["signup"]["kind"] == "datetime"
+
+
+def test_pandas_extension_dtypes_become_numpy_dtypes_with_their_kinds():
+    frame = pd.DataFrame({
+        "count": pd.array([1, None, 3, 4], dtype="Int64"),
+        "whole": pd.array([1, 2, 3, 4], dtype="Int64"),
+        "vip": pd.array([True, None, False, True], dtype="boolean"),
+        "paid": pd.array([True, False, False, True], dtype="boolean"),
+        "region": pd.array(["n", None, "s", "n"], dtype="string"),
+        "tier": pd.Categorical(["a", "b", None, "a"]),
+        "label": ["x", "y", "x", "y"],
+    })
+    normal = numpy_dtypes(frame)
+    assert normal["count"].dtype == np.float64 and np.isnan(normal["count"][1])
+    assert normal["whole"].dtype == np.int64 and normal["paid"].dtype == bool
+    assert normal["vip"].tolist() == [True, None, False, True]
+    assert normal["region"].tolist() == ["n", None, "s", "n"]
+    assert normal["tier"].tolist() == ["a", "b", None, "a"]
+    kinds = {name: spec["kind"] for name, spec in clean(frame, "label").contract["columns"].items()}
+    assert kinds == {"count": "numeric", "whole": "numeric", "vip": "boolean", "paid": "boolean",
+                     "region": "categorical", "tier": "categorical", "label": "categorical"}
+    assert frame["count"].dtype == "Int64"  # the caller's frame is left as it was
 
 
 @pytest.mark.parametrize(
