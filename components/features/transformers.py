@@ -59,7 +59,11 @@ class TextColumns(TransformerMixin, BaseEstimator):
         text = np.empty(frame.shape, dtype=object)
         for index, name in enumerate(frame.columns):
             column = frame[name]
-            values = column.astype(str).to_numpy(dtype=object)
+            if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in (
+                    "string", "empty"):
+                values = column.to_numpy(dtype=object, copy=True)  # text already: no str()
+            else:
+                values = column.astype(str).to_numpy(dtype=object)
             values[column.isna().to_numpy()] = None
             text[:, index] = values
         return text
