@@ -6,7 +6,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -23,7 +22,7 @@ def numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     integers and floats as int64 (no missing value) or float64 with NaN, nullable booleans as
     bool or objects with None, strings and categories as objects with None; timezone-aware
     datetimes stay."""
-    frame = frame.copy()
+    converted = {}
     for name in frame.columns:
         series = frame[name]
         dtype = series.dtype
@@ -40,7 +39,12 @@ def numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             values = series.astype("float64")
         else:
             values = series.astype(object)
-        frame[name] = values.where(values.notna(), None) if values.dtype == object else values
+        converted[name] = values.where(values.notna(), None) if values.dtype == object else values
+    if not converted:
+        return frame
+    frame = frame.copy()  # the caller's frame stays as it was
+    for name, values in converted.items():
+        frame[name] = values
     return frame
 
 
@@ -53,7 +57,7 @@ def column_kind(series: pd.Series) -> str:
     if ptypes.is_datetime64_any_dtype(series):
         return "datetime"
     values = series.dropna()
-    if len(values) and values.map(lambda value: isinstance(value, bool | np.bool_)).all():
+    if len(values) and ptypes.infer_dtype(values, skipna=True) == "boolean":
         return "boolean"  # booleans with missing values
     if len(values) and values.map(type).eq(str).all() and values.str.len().between(6, 40).all():
         sample = values.sample(min(len(values), 500), random_state=0)
