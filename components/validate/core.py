@@ -21,11 +21,16 @@ def numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """pandas extension dtypes as numpy ones (what every stage and Evidently read): nullable
     integers and floats as int64 (no missing value) or float64 with NaN, nullable booleans as
     bool or objects with None, strings and categories as objects with None; timezone-aware
-    datetimes stay."""
+    datetimes stay; decimal objects become float64, date objects datetime64."""
     converted = {}
     for name in frame.columns:
         series = frame[name]
         dtype = series.dtype
+        if ptypes.is_object_dtype(dtype):
+            values = _typed_objects(series)
+            if values is not None:
+                converted[name] = values
+            continue
         if isinstance(dtype, pd.DatetimeTZDtype) or not ptypes.is_extension_array_dtype(dtype):
             continue
         complete = not series.isna().any()
@@ -46,6 +51,20 @@ def numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     for name, values in converted.items():
         frame[name] = values
     return frame
+
+
+def _typed_objects(series: pd.Series) -> pd.Series | None:
+    """Objects that hold decimals (Parquet decimal columns) as float64, dates and datetimes (SQL
+    DATE columns) as datetime64; None when the column is something else."""
+    inferred = ptypes.infer_dtype(series, skipna=True)
+    if inferred == "decimal":
+        return series.astype("float64")
+    if inferred in ("date", "datetime"):
+        aware = any(getattr(value, "tzinfo", None) is not None for value in series.dropna())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # offsets that differ between values become UTC
+            return pd.to_datetime(series, errors="coerce", utc=aware)
+    return None
 
 
 def column_kind(series: pd.Series) -> str:

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy
 
 from kubecycle.components.ingest.core import ingest
+from kubecycle.components.validate.core import clean
 from kubecycle.config import SqlSource
 from kubecycle.errors import DataSourceError
 
@@ -50,6 +51,24 @@ def test_sql_against_real_postgres(postgres_url, penguins):
     assert list(result.frame.columns) == list(penguins.columns)
     with pytest.raises(DataSourceError, match="no_such_table"):
         ingest(SqlSource(url=postgres_url, query="select * from no_such_table"))
+
+
+def test_sql_dates_and_numerics_get_their_kinds(postgres_url):
+    """PostgreSQL DATE columns arrive as date objects, NUMERIC as decimals (pandas coerces
+    those) or objects: validation gives them datetime and numeric kinds, not categorical."""
+    engine = sqlalchemy.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "create table orders (placed date, amount numeric(10, 2), label text)"))
+        connection.execute(sqlalchemy.text(
+            "insert into orders select date '2024-01-01' + i, i * 1.25, "
+            "case when i % 2 = 0 then 'a' else 'b' end from generate_series(1, 40) i"))
+        connection.execute(sqlalchemy.text("insert into orders values (null, null, 'a')"))
+    engine.dispose()
+    frame = ingest(SqlSource(url=postgres_url, query="select * from orders")).frame
+    contract = clean(frame, "label").contract
+    kinds = {name: spec["kind"] for name, spec in contract["columns"].items()}
+    assert kinds == {"placed": "datetime", "amount": "numeric", "label": "categorical"}
 
 
 @pytest.mark.parametrize(

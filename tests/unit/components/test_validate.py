@@ -1,3 +1,5 @@
+from datetime import UTC
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,6 +56,24 @@ def test_pandas_extension_dtypes_become_numpy_dtypes_with_their_kinds():
     assert kinds == {"count": "numeric", "whole": "numeric", "vip": "boolean", "paid": "boolean",
                      "region": "categorical", "tier": "categorical", "label": "categorical"}
     assert frame["count"].dtype == "Int64"  # the caller's frame is left as it was
+
+
+def test_decimal_and_date_objects_become_numbers_and_datetimes():
+    """Parquet decimal columns and SQL DATE columns arrive as Python objects."""
+    from datetime import date, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    frame = pd.DataFrame({
+        "price": [Decimal("1.50"), None, Decimal("2")],
+        "day": [date(2024, 1, 1), None, date(2024, 3, 5)],
+        "at": [datetime(2024, 1, 1, 12, tzinfo=UTC), None,
+               datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))],
+    })
+    normal = numpy_dtypes(frame)
+    assert normal["price"].dtype == np.float64 and normal["price"][0] == 1.5
+    assert normal["day"].dtype == "datetime64[ns]" and normal["day"][2] == pd.Timestamp("2024-03-05")
+    assert normal["at"].tolist()[2] == pd.Timestamp("2024-01-01 10:00", tz="UTC")  # both kept
+    assert [column_kind(normal[c]) for c in normal] == ["numeric", "datetime", "datetime"]
 
 
 @pytest.mark.parametrize(
