@@ -15,15 +15,19 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 MISSING_TEXT = "__missing__"  # what the text imputers fill in for NaN or None
 
 
-class DatetimeExpander(TransformerMixin, BaseEstimator):
-    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour, in UTC
-    for values with an offset; what cannot be read as a date becomes a missing value."""
+class _ColumnsTransformer(TransformerMixin, BaseEstimator):
+    """Stateless per-column transformers: fitting only records the input columns."""
 
     def fit(self, X, y=None):
         frame = pd.DataFrame(X)
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = frame.shape[1]
         return self
+
+
+class DatetimeExpander(_ColumnsTransformer):
+    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour, in UTC
+    for values with an offset; what cannot be read as a date becomes a missing value."""
 
     def transform(self, X):
         frame = pd.DataFrame(X)
@@ -43,16 +47,10 @@ class DatetimeExpander(TransformerMixin, BaseEstimator):
         return np.asarray([f"{n}_{p}" for n in names for p in DATETIME_PARTS], dtype=object)
 
 
-class TextColumns(TransformerMixin, BaseEstimator):
+class TextColumns(_ColumnsTransformer):
     """Categorical columns of any dtype (bool, pandas category, nullable string, numbers) as
     text, with None for every kind of missing value (NaN, None, pd.NA, NaT): the imputers and
     encoders that follow see one type, as the ONNX feed sends it (str of the value)."""
-
-    def fit(self, X, y=None):
-        frame = pd.DataFrame(X)
-        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
-        self.n_features_in_ = frame.shape[1]
-        return self
 
     def transform(self, X):
         frame = pd.DataFrame(X)
