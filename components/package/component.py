@@ -30,6 +30,7 @@ def package_model(
     from kubecycle.config import KubecycleConfig
     from kubecycle.registry import held_out_rows
     from kubecycle.settings import bentoml_home
+    from kubecycle.tracking import connect
 
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
     cfg = KubecycleConfig.from_json(config)
@@ -48,8 +49,8 @@ def package_model(
         tags["kubecycle.bento_uri"] = export_archive(
             result.bento_tag, store, os.path.basename(result.export_path))
         bento.metadata["bento_uri"] = tags["kubecycle.bento_uri"]
-    mlflow.set_tracking_uri(tracking_uri)  # the registry too: never MLFLOW_REGISTRY_URI's
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    connect(tracking_uri)  # the registry too: never MLFLOW_REGISTRY_URI's
+    client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(registered["model_name"], registered["model_version"],
                                      key, value)

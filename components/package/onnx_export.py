@@ -24,7 +24,6 @@ from kubecycle.components.features.transformers import (
 from kubecycle.components.package.onnx_feed import (
     build_feed_from_frame,
     datetime_inputs,
-    input_names,
     is_datetime,
     is_numeric,
     labels_as_classes,
@@ -210,9 +209,6 @@ def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
     from sklearn.base import is_classifier
 
-    names = input_names(fields)
-    if len(set(names)) < len(names):
-        raise OnnxUnsupported(f"graph input names collide: {sorted(n for n in names if names.count(n) > 1)}")
     inputs = []
     for name, spec in fields.items():
         if is_datetime(spec):
@@ -220,6 +216,9 @@ def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
         else:
             inputs.append((name, DoubleTensorType([None, 1]) if is_numeric(spec)
                            else StringTensorType([None, 1])))
+    names = [name for name, _ in inputs]
+    if len(set(names)) < len(names):
+        raise OnnxUnsupported(f"graph input names collide: {sorted(n for n in names if names.count(n) > 1)}")
     try:
         prepared = prepare(model)
         options = {id(prepared): {"zipmap": False}} if is_classifier(model) else None

@@ -41,14 +41,6 @@ def datetime_inputs(name: str) -> list[str]:
     return [f"{name}{DATETIME_INPUT_SEPARATOR}{part}" for part in DATETIME_PARTS]
 
 
-def input_names(fields: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Every graph input name, in field order."""
-    names: list[str] = []
-    for name, spec in fields.items():
-        names.extend(datetime_inputs(name) if is_datetime(spec) else [name])
-    return names
-
-
 def _text(value: Any) -> str:
     return MISSING_TEXT if value is None or value != value else str(value)  # NaN != NaN
 
