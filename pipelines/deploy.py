@@ -42,21 +42,39 @@ def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None 
 def deploy(action: Action, cfg: KubecycleConfig, target: ServingTarget | None, *,
            namespace: str | None = None, image: str | None = None, percent: float = 0.0,
            kubeconfig: str | None = None, context: str | None = None) -> DeployResult:
-    """Run one deploy action against the cluster of the kubeconfig (or in-cluster account)."""
+    """Run one deploy action against the cluster of the kubeconfig (or in-cluster account).
+
+    Args:
+        action: What to do.
+        cfg: The config (deploy.namespace, deploy.replicas).
+        target: The version to pin (apply) or to run as the canary (canary).
+        namespace: Namespace of the serving Deployment (default: deploy.namespace).
+        image: Serving image of a canary only (default: the stable's); the stable's image
+            belongs to Helm or kustomize, like everything but the model pin.
+        percent: Canary share of the pods.
+        kubeconfig: Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+        context: Kubeconfig context.
+
+    Returns:
+        What was done.
+
+    Raises:
+        DeployError: the cluster refused, or the action cannot be done (the message says why).
+    """
     from kubecycle.components.deploy import rollout
     from kubecycle.components.deploy.cluster import Cluster, api_client
-    from kubecycle.images import serving_image
 
+    if image and action != "canary":
+        raise DeployError("--image sets the image of a --canary only: the stable Deployment's "
+                          "image belongs to Helm (serving.image.*) or kustomize (images:)")
     cluster = Cluster(api_client(kubeconfig, context))
     namespace = namespace or cfg.deploy.namespace
-    image = image or cfg.deploy.image or serving_image()
     if action == "apply":
-        return rollout.apply(cluster, target, namespace, image)
+        return rollout.apply(cluster, target, namespace, cfg.deploy.replicas)
     if action == "canary":
-        return rollout.start_canary(cluster, target, namespace, percent, image,
-                                    cfg.deploy.replicas)
+        return rollout.start_canary(cluster, target, namespace, percent, image)
     if action == "promote":
-        return rollout.promote_canary(cluster, namespace, image)
+        return rollout.promote_canary(cluster, namespace)
     if action == "abort":
         return rollout.abort_canary(cluster, namespace)
-    return rollout.rollback(cluster, namespace, image)
+    return rollout.rollback(cluster, namespace)

@@ -138,8 +138,10 @@ def run_local(
     output_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     on_progress: ProgressCallback | None = None,
+    in_containers: bool = False,
 ) -> dict[str, Any]:
-    """Run the training pipeline on kfp's local SubprocessRunner.
+    """Run the training pipeline on kfp's local SubprocessRunner, or with each task in the
+    components image (kfp's DockerRunner, see kubecycle.pipelines.containers).
 
     Args:
         cfg: the validated config.
@@ -147,13 +149,15 @@ def run_local(
             KUBECYCLE_HOME/runs/).
         tracking_uri: an MLflow server; default: a local server over KUBECYCLE_HOME.
         on_progress: called with (task, state) as tasks start and finish.
+        in_containers: run every task in the components image (Docker or podman's API at
+            DOCKER_HOST), as the KFP launcher does on a cluster.
     Returns:
         The summary (also written to output_dir/summary.json).
     """
     import kfp.local
 
     from kubecycle.artifacts import read_json, write_json
-    from kubecycle.pipelines.forkserver import fork_server, tasks_started_by
+    from kubecycle.pipelines.forkserver import tasks_started_by
     from kubecycle.pipelines.training import build_training_pipeline
 
     home = kubecycle_home()
@@ -162,17 +166,19 @@ def run_local(
     task_environment = {
         "KUBECYCLE_HOME": str(home),
         "BENTOML_HOME": os.environ.get("BENTOML_HOME") or str(home / "bentoml"),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
         # parallel tune tasks each get a share of the cores (OpenMP in HistGradientBoosting
         # spins badly when oversubscribed); the other stages keep all of them
         TUNE_THREADS_ENV: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
     }
     started = time.monotonic()
     # the fork server imports the heavy libraries while the tracking server starts
-    with _isolated(task_environment), fork_server(home / "forkserver.log") as launcher, \
+    pipeline_root = home / "kfp"
+    with _isolated(task_environment), _task_starter(in_containers, home) as launcher, \
             _tracking(tracking_uri, home) as (task_uri, report_uri), _scratch(home), \
             (output / "pipeline.log").open("w") as log:
-        kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
-                       pipeline_root=str(home / "kfp"), raise_on_error=True)
+        kfp.local.init(runner=_runner(cfg, in_containers, pipeline_root, task_environment),
+                       pipeline_root=str(pipeline_root), raise_on_error=True)
         pipeline = build_training_pipeline(cfg)
         tee = _TaskLog(log, on_progress)
         run_name = f"{output.name}-{uuid.uuid4().hex[:8]}"  # unique: finds our run on failure
@@ -193,6 +199,39 @@ def run_local(
                "output_dir": str(output)}
     write_json(output / "summary.json", summary)
     return summary
+
+
+@contextlib.contextmanager
+def _task_starter(in_containers: bool, home: Path) -> Iterator[str | None]:
+    """The fork server for subprocess tasks (warm imports); containers start on their own,
+    and the folders kfp makes for their outputs must be writable by the task user."""
+    from kubecycle.pipelines.containers import open_umask, waited_containers
+    from kubecycle.pipelines.forkserver import fork_server
+
+    if in_containers:
+        with waited_containers(), open_umask():
+            yield None
+    else:
+        with fork_server(home / "forkserver.log") as launcher:
+            yield launcher
+
+
+def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
+            task_environment: dict[str, str]) -> Any:
+    """kfp's SubprocessRunner in this interpreter, or a DockerRunner of the components image."""
+    import kfp.local
+
+    if not in_containers:
+        return kfp.local.SubprocessRunner(use_venv=False)
+    from kubecycle.pipelines.containers import container_runner, host_mounts
+
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    pipeline_root.chmod(0o777)
+    forwarded = {k: v for k, v in os.environ.items()
+                 if k.startswith("AWS_") or k == "MLFLOW_S3_ENDPOINT_URL"}
+    environment = {**forwarded, "MLFLOW_DISABLE_TELEMETRY": "true",
+                   TUNE_THREADS_ENV: task_environment[TUNE_THREADS_ENV]}
+    return container_runner(host_mounts(cfg, pipeline_root), environment)
 
 
 def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:

@@ -10,8 +10,12 @@ from typing import Any
 
 from kubecycle.errors import DeployError
 
-FIELD_MANAGER = "kubecycle"
+# The field manager of every write: the model pin (server-side apply), the canary, and the
+# scale-up of a Deployment kept at zero until its first pin. Never forced: a conflict means
+# another manager (Helm values, a kustomize patch) sets a pin field, and the user must choose.
+FIELD_MANAGER = "kubecycle-deploy"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the client sends JSON
+MERGE_CONTENT_TYPE = "application/merge-patch+json"
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None):
@@ -72,7 +76,7 @@ class Cluster:
                 return None
             reason = _api_reason(exc)
             hint = (" (the account needs RBAC for it in this namespace)"
-                    if exc.status in (401, 403) else "")
+                    if exc.status in (401, 403) else _CONFLICT_HINT if exc.status == 409 else "")
             raise DeployError(f"Kubernetes API {self.host} refused {method} {path}: "
                               f"{exc.status} {reason}{hint}") from None
         except HTTPError as exc:
@@ -84,18 +88,50 @@ class Cluster:
         return self._call("GET", object_path(api_version, kind, namespace, name))
 
     def apply(self, document: dict[str, Any]) -> dict:
-        """Server-side apply (create or update) as field manager `kubecycle`."""
+        """Server-side apply (create or update) as field manager `kubecycle-deploy`, unforced.
+
+        Args:
+            document: The fields this manager owns (fields it owned before and omits now are
+                removed by the API server unless another manager owns them too).
+
+        Returns:
+            The object after the apply.
+
+        Raises:
+            DeployError: the API refused it; a 409 means another manager owns a field sent.
+        """
         meta = document["metadata"]
         path = object_path(document["apiVersion"], document["kind"], meta["namespace"],
                            meta["name"])
         return self._call("PATCH", path, body=document, content_type=APPLY_CONTENT_TYPE,
-                          query=[("fieldManager", FIELD_MANAGER), ("force", "true")])
+                          query=[("fieldManager", FIELD_MANAGER)])
+
+    def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> dict:
+        """Set spec.replicas by an update (as `kubectl scale` and the HPA do), never an apply.
+
+        An update takes the field over from its previous owner without a conflict, and this
+        manager's later applies never send it, so the HPA keeps the count afterwards.
+
+        Returns:
+            The object after the update.
+        """
+        return self._call("PATCH", object_path(api_version, kind, namespace, name),
+                          body={"spec": {"replicas": replicas}}, content_type=MERGE_CONTENT_TYPE,
+                          query=[("fieldManager", FIELD_MANAGER)])
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete the object (foreground: its pods go first); False if it was not there."""
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
         return self._call("DELETE", object_path(api_version, kind, namespace, name),
                           body=body) is not None
+
+
+_CONFLICT_HINT = (
+    " (another field manager owns a pin field kubecycle deploy sends: Helm with serving.model.* "
+    "values, or a kustomize patch. Pin through that tool, e.g. `helm upgrade --reuse-values "
+    "--set serving.model.version=N`; or hand the pin over: `kubecycle deploy --apply` the "
+    "version and bento Helm pins, then `helm upgrade --reuse-values --set "
+    "serving.model.version=`; README: Who owns what)")
 
 
 def _api_reason(exc) -> str:

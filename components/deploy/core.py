@@ -1,10 +1,13 @@
-"""Render the serving manifests (manifests/base) pinned to one registered model version.
+"""The model pin of the serving Deployment: what `kubecycle deploy` owns, and the full render.
 
-The kustomize base is the single source: `kubecycle deploy` reads its serving files and the
-labels its kustomization adds, sets the namespace and pins the model (annotations, a pod
-label, the bento URI and name the pods import and serve). A canary is the same Deployment
-under another name and track label; the Service selects both tracks, so traffic follows the
-replica ratio.
+Ownership (README, "Who owns what"): Helm or kustomize own every serving object; `kubecycle
+deploy` owns only the model pin: the Deployment's kubecycle.io/model-* and previous-*
+annotations, the pod template's model-version label and kubecycle.io/ annotations, and the
+values of KUBECYCLE_BENTO_URI / KUBECYCLE_BENTO_NAME. `pin_patch` builds exactly that body
+for a server-side apply. `render` still prints the whole pinned serving set of manifests/base
+(with the claim its pods mount) for `kubectl apply -f` without Helm or kustomize. A canary is
+the stable Deployment under another name and track label; the Service selects both tracks, so
+traffic follows the replica ratio.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import yaml
 from kubecycle.errors import DeployError
 
 SERVING_FILES = (
+    "inference-log-pvc.yaml",
     "serving-serviceaccount.yaml",
     "serving-deployment.yaml",
     "serving-service.yaml",
@@ -33,6 +37,10 @@ MODEL_VERSION = "kubecycle.io/model-version"
 BENTO_URI = "kubecycle.io/bento-uri"
 PREVIOUS = "kubecycle.io/previous-"  # + model-name, model-version, bento-uri: for --rollback
 TRACK = "kubecycle.io/track"
+PIN_ENV = ("KUBECYCLE_BENTO_URI", "KUBECYCLE_BENTO_NAME")
+# Set by the chart on an unpinned Deployment it keeps at zero replicas: the count the first pin
+# scales it to (the HPA's minimum, or serving.replicas).
+REPLICAS_WHEN_PINNED = "kubecycle.io/replicas-when-pinned"
 Track = Literal["stable", "canary"]
 
 
@@ -95,6 +103,41 @@ def _set_env(container: dict[str, Any], values: dict[str, str]) -> None:
             entry["value"] = value
 
 
+def pin_patch(live: dict[str, Any], target: ServingTarget,
+              previous: ServingTarget | None = None) -> dict[str, Any]:
+    """The server-side apply body of the model pin of the live Deployment, and nothing else.
+
+    Args:
+        live: The Deployment as the API returns it (Helm or kustomize created it).
+        target: The version to serve.
+        previous: The version served before, recorded for --rollback (omitted when None, so
+            that a stale record of this field manager is removed by the API server).
+
+    Returns:
+        apiVersion, kind, name and namespace, the pin annotations, the pod template's
+        model-version label and annotations, and the pin env values of the containers that
+        declare them (list items keyed by name, as server-side apply merges them).
+    """
+    meta = live["metadata"]
+    annotations = target.annotations()
+    if previous is not None:
+        annotations.update(previous.annotations(PREVIOUS))
+    values = {"KUBECYCLE_BENTO_URI": target.bento_uri, "KUBECYCLE_BENTO_NAME": target.bento_name}
+    pod: dict[str, Any] = {}
+    for key in ("initContainers", "containers"):
+        entries = [{"name": c["name"], "env": [{"name": e["name"], "value": values[e["name"]]}
+                                               for e in c.get("env", []) if e["name"] in values]}
+                   for c in live["spec"]["template"]["spec"].get(key, [])]
+        if any(entry["env"] for entry in entries):
+            pod[key] = [entry for entry in entries if entry["env"]]
+    return {"apiVersion": live.get("apiVersion", "apps/v1"), "kind": live.get("kind", "Deployment"),
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                         "annotations": annotations},
+            "spec": {"template": {"metadata": {"labels": {MODEL_VERSION: target.model_version},
+                                               "annotations": target.annotations()},
+                                  "spec": pod}}}
+
+
 def pin_deployment(deployment: dict[str, Any], target: ServingTarget, image: str | None,
                    track: Track = "stable", replicas: int | None = None,
                    previous: ServingTarget | None = None) -> dict[str, Any]:
@@ -125,6 +168,40 @@ def pin_deployment(deployment: dict[str, Any], target: ServingTarget, image: str
     return pinned
 
 
+SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
+                   "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
+FOREIGN_ANNOTATIONS = ("meta.helm.sh/", "deployment.kubernetes.io/", "kubectl.kubernetes.io/",
+                       PREVIOUS)
+
+
+def canary_from(live: dict[str, Any], challenger: ServingTarget, image: str | None,
+                replicas: int) -> dict[str, Any]:
+    """The canary Deployment: the live stable one (as Helm or kustomize sized it) serving
+    challenger under the canary name and track, with `replicas` pods.
+
+    Args:
+        live: The stable Deployment as the API returns it.
+        challenger: The version the canary serves.
+        image: Serving image of the canary (None: the stable's image).
+        replicas: Desired canary replicas.
+
+    Returns:
+        A full Deployment for a server-side apply; the canary is kubecycle deploy's own object.
+    """
+    document = {key: copy.deepcopy(live[key]) for key in ("apiVersion", "kind", "metadata", "spec")}
+    meta = document["metadata"]
+    for key in SERVER_METADATA:
+        meta.pop(key, None)
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
+                           if not k.startswith(FOREIGN_ANNOTATIONS)}
+    canary = pin_deployment(document, challenger, image, track="canary", replicas=replicas)
+    for constraint in canary["spec"]["template"]["spec"].get("topologySpreadConstraints", []):
+        labels = constraint.get("labelSelector", {}).get("matchLabels", {})
+        if TRACK in labels:
+            labels[TRACK] = "canary"
+    return canary
+
+
 def render(target: ServingTarget, namespace: str, image: str | None = None,
            previous: ServingTarget | None = None) -> list[dict[str, Any]]:
     """Every serving object for the stable track, pinned to target, in namespace."""
@@ -140,12 +217,28 @@ def render(target: ServingTarget, namespace: str, image: str | None = None,
 def canary_replicas(stable: int, percent: float) -> tuple[int, float]:
     """Canary replicas for a traffic share next to `stable` replicas, and the share it gives.
 
-    Traffic splits by ready pods behind the one Service, so the share is a replica ratio.
+    Traffic splits by ready pods behind the one Service, so the share is a replica ratio of
+    the desired counts (spec.replicas): status.replicas also counts surge pods of a rollout.
+
+    Args:
+        stable: Desired replicas of the stable Deployment.
+        percent: Wanted share of the canary, strictly between 0 and 100.
+
+    Returns:
+        The canary's replicas and the share of the pods it will have.
+
+    Raises:
+        DeployError: percent is out of range.
     """
     if not 0 < percent < 100:
         raise DeployError(f"--canary takes a percentage between 0 and 100, not {percent}")
     canary = max(1, math.ceil(stable * percent / (100 - percent) - 1e-9))
-    return canary, 100 * canary / (stable + canary)
+    return canary, canary_share(stable, canary)
+
+
+def canary_share(stable: int, canary: int) -> float:
+    """Percent of the pods the canary has, from the desired replicas of both Deployments."""
+    return 100 * canary / (stable + canary) if stable + canary else 0.0
 
 
 def target_from_annotations(annotations: dict[str, str], prefix: str = "kubecycle.io/"
@@ -159,6 +252,39 @@ def target_from_annotations(annotations: dict[str, str], prefix: str = "kubecycl
     if not (name and version and uri):
         return None
     return ServingTarget(name, version, bento_name(name), uri)
+
+
+IDENTITY = {"apiVersion", "kind", "metadata.name", "metadata.namespace"}
+
+
+def field_paths(document: Any, prefix: str = "") -> set[str]:
+    """The leaf fields of a document as server-side apply tracks ownership of them.
+
+    Lists of maps with a name are keyed by it (`containers[name=serve].image`); the key itself
+    and the object's identity (apiVersion, kind, name, namespace) are left out: managers that
+    send the same key share it without conflict. Two managers conflict only on a common path.
+
+    Args:
+        document: A manifest (or part of one).
+        prefix: The path of document inside its object.
+
+    Returns:
+        Dotted paths of every leaf value.
+    """
+    if isinstance(document, dict):
+        paths: set[str] = set()
+        for key, value in document.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if path not in IDENTITY:
+                paths |= field_paths(value, path) if value not in ({}, []) else {path}
+        return paths
+    if isinstance(document, list) and document and all(
+            isinstance(i, dict) and "name" in i for i in document):
+        return {path for item in document
+                for path in field_paths({k: v for k, v in item.items() if k != "name"},
+                                        f"{prefix}[name={item['name']}]")
+                or {f"{prefix}[name={item['name']}]"}}
+    return {prefix}
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:

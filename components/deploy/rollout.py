@@ -1,4 +1,10 @@
-"""Deploy, roll back and canary the serving Deployment through a Cluster."""
+"""Deploy, roll back and canary the serving Deployment through a Cluster.
+
+Helm or kustomize create the stable Deployment and everything around it; these actions only
+server-side apply its model pin (core.pin_patch) as field manager `kubecycle-deploy`, scale it
+up from the zero the chart keeps until a first pin, and create or delete the canary, which is
+kubecycle deploy's own object.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,20 @@ from kubecycle.components.deploy.cluster import Cluster
 from kubecycle.components.deploy.core import (
     DEPLOYMENT,
     PREVIOUS,
-    TRACK,
+    REPLICAS_WHEN_PINNED,
     ServingTarget,
-    base_documents,
+    canary_from,
     canary_replicas,
-    pin_deployment,
-    render,
+    canary_share,
+    pin_patch,
     target_from_annotations,
 )
 from kubecycle.errors import DeployError
 
 CANARY = f"{DEPLOYMENT}-canary"
+INSTALL_HINT = ("install the serving objects first: `helm install kubecycle charts/kubecycle "
+                "-n {ns}` or `kubectl apply -k manifests/overlays/<overlay>` (kubecycle deploy "
+                "only pins the model; `kubecycle deploy --render` prints a full set)")
 
 
 @dataclass(frozen=True)
@@ -41,74 +50,95 @@ def _annotations(deployment: dict | None) -> dict[str, str]:
     return (deployment or {}).get("metadata", {}).get("annotations") or {}
 
 
-def _apply_all(cluster: Cluster, documents: list[dict]) -> list[str]:
-    for document in documents:
-        cluster.apply(document)
-    return [f"{d['kind']}/{d['metadata']['name']}" for d in documents]
-
-
-def apply(cluster: Cluster, target: ServingTarget, namespace: str, image: str | None = None
-          ) -> DeployResult:
-    """Apply every serving object pinned to target; the version served before is recorded on
-    the Deployment so that rollback can return to it."""
-    previous = target_from_annotations(_annotations(_live(cluster, namespace, DEPLOYMENT)))
-    documents = render(target, namespace, image, previous=previous)
-    return DeployResult("applied", namespace, target, previous, _apply_all(cluster, documents))
-
-
-def rollback(cluster: Cluster, namespace: str, image: str | None = None) -> DeployResult:
-    """Serve the version recorded as previous again (rolling back twice returns)."""
+def _installed(cluster: Cluster, namespace: str) -> dict:
+    """The stable Deployment, after checking that the claims its pods mount exist."""
     live = _live(cluster, namespace, DEPLOYMENT)
     if live is None:
         raise DeployError(f"no {DEPLOYMENT} Deployment in namespace {namespace}; "
-                          "deploy one with `kubecycle deploy --apply`")
+                          + INSTALL_HINT.format(ns=namespace))
+    for volume in live["spec"]["template"]["spec"].get("volumes", []):
+        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim and cluster.get("v1", "PersistentVolumeClaim", namespace, claim) is None:
+            raise DeployError(f"the {DEPLOYMENT} pods mount PersistentVolumeClaim {claim}, "
+                              f"which is missing in namespace {namespace}; "
+                              + INSTALL_HINT.format(ns=namespace))
+    return live
+
+
+def _pin(cluster: Cluster, live: dict, target: ServingTarget, previous: ServingTarget | None,
+         default_replicas: int = 1) -> list[str]:
+    """Apply the pin; scale a Deployment kept at zero until its first pin to the count its
+    owner (the chart) recorded, else default_replicas."""
+    cluster.apply(pin_patch(live, target, previous))
+    done = [f"Deployment/{DEPLOYMENT} (model pin)"]
+    if live["spec"].get("replicas") == 0:
+        wanted = int(_annotations(live).get(REPLICAS_WHEN_PINNED) or default_replicas)
+        cluster.scale("apps/v1", "Deployment", live["metadata"]["namespace"], DEPLOYMENT, wanted)
+        done.append(f"Deployment/{DEPLOYMENT} (scaled 0 -> {wanted})")
+    return done
+
+
+def apply(cluster: Cluster, target: ServingTarget, namespace: str, default_replicas: int = 1
+          ) -> DeployResult:
+    """Pin target on the stable Deployment; the version served before is recorded on it so
+    that rollback can return to it (pinning the served version again keeps the record)."""
+    live = _installed(cluster, namespace)
+    annotations = _annotations(live)
+    current = target_from_annotations(annotations)
+    previous = (target_from_annotations(annotations, PREVIOUS) if current == target
+                else current)
+    result = _pin(cluster, live, target, previous, default_replicas)
+    return DeployResult("applied", namespace, target, current if current != target else previous,
+                        result)
+
+
+def rollback(cluster: Cluster, namespace: str) -> DeployResult:
+    """Serve the version recorded as previous again (rolling back twice returns)."""
+    live = _installed(cluster, namespace)
     annotations = _annotations(live)
     previous = target_from_annotations(annotations, PREVIOUS)
     if previous is None:
         raise DeployError(f"{DEPLOYMENT} in {namespace} records no previous model version; "
                           "nothing to roll back to (pin one with --apply --model NAME/VERSION)")
     current = target_from_annotations(annotations)
-    document = _stable(namespace)
-    pinned = pin_deployment(document, previous, image, previous=current)
-    return DeployResult("rolled back", namespace, previous, current, _apply_all(cluster, [pinned]))
-
-
-def _stable(namespace: str) -> dict:
-    deployment = next(d for d in base_documents() if d["kind"] == "Deployment")
-    deployment["metadata"]["namespace"] = namespace
-    return deployment
+    result = _pin(cluster, live, previous, current)
+    return DeployResult("rolled back", namespace, previous, current, result)
 
 
 def start_canary(cluster: Cluster, challenger: ServingTarget, namespace: str, percent: float,
-                 image: str | None = None, default_replicas: int = 2) -> DeployResult:
+                 image: str | None = None) -> DeployResult:
     """Run challenger in a second Deployment beside the stable one; the Service sends it about
-    `percent` of the requests (replica ratio)."""
+    `percent` of the requests (ratio of the desired replicas)."""
     live = _live(cluster, namespace, DEPLOYMENT)
-    if live is None:
-        raise DeployError(f"no stable {DEPLOYMENT} in namespace {namespace} to compare against; "
-                          "deploy the champion first with `kubecycle deploy --apply`")
-    stable = (live.get("status") or {}).get("replicas") or live["spec"].get("replicas") \
-        or default_replicas
-    replicas, share = canary_replicas(int(stable), percent)
-    canary = pin_deployment(_stable(namespace), challenger, image, track="canary",
-                            replicas=replicas)
-    for constraint in canary["spec"]["template"]["spec"].get("topologySpreadConstraints", []):
-        labels = constraint.get("labelSelector", {}).get("matchLabels", {})
-        if TRACK in labels:
-            labels[TRACK] = "canary"
     current = target_from_annotations(_annotations(live))
+    if live is None or current is None or not live["spec"].get("replicas"):
+        raise DeployError(f"no stable {DEPLOYMENT} serving a model in namespace {namespace} to "
+                          "compare against; deploy the champion first with "
+                          "`kubecycle deploy --apply`")
+    replicas, share = canary_replicas(int(live["spec"]["replicas"]), percent)
+    canary = canary_from(live, challenger, image, replicas)
+    cluster.apply(canary)
     return DeployResult("canary started", namespace, challenger, current,
-                        _apply_all(cluster, [canary]), canary_share=share)
+                        [f"Deployment/{CANARY}"], canary_share=share)
 
 
-def promote_canary(cluster: Cluster, namespace: str, image: str | None = None) -> DeployResult:
+def canary_status(cluster: Cluster, namespace: str) -> float | None:
+    """The canary's share of the desired pods (spec.replicas of both), None without a canary."""
+    canary, stable = _live(cluster, namespace, CANARY), _live(cluster, namespace, DEPLOYMENT)
+    if canary is None or stable is None:
+        return None
+    return canary_share(int(stable["spec"].get("replicas") or 0),
+                        int(canary["spec"].get("replicas") or 0))
+
+
+def promote_canary(cluster: Cluster, namespace: str) -> DeployResult:
     """The stable Deployment takes the canary's version; the canary is removed."""
     canary = _live(cluster, namespace, CANARY)
     target = target_from_annotations(_annotations(canary)) if canary else None
     if target is None:
         raise DeployError(f"no canary {CANARY} in namespace {namespace}; start one with "
                           "`kubecycle deploy --canary PERCENT --model ...`")
-    result = apply(cluster, target, namespace, image)
+    result = apply(cluster, target, namespace)
     cluster.delete("apps/v1", "Deployment", namespace, CANARY)
     return DeployResult("canary promoted", namespace, target, result.previous,
                         [*result.objects, f"Deployment/{CANARY} (deleted)"])

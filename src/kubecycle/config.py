@@ -471,7 +471,14 @@ class KubecycleConfig(_Strict):
         return list(self.models.families or DEFAULT_FAMILIES[task])
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        """The config as JSON, the form pipeline tasks receive it in.
+
+        kfp's local SubprocessRunner replaces every "python3" in a task's command line (the
+        executor input with this JSON included) by its interpreter's path, which corrupted
+        installed paths such as .../lib/python3.11/site-packages/...: "python3" is written
+        with a JSON escape here, which decodes to the same text.
+        """
+        return self.model_dump_json().replace("python3", "pytho\\u006e3")
 
     @classmethod
     def from_json(cls, text: str) -> KubecycleConfig:

@@ -66,7 +66,8 @@ def local_server(home: Path, startup_timeout: float = 90.0) -> Iterator[str]:
     store = home / "mlflow"
     (store / "artifacts").mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = (store / "server.log").open("ab")
     cmd = [
         sys.executable, "-m", "mlflow", "server",

@@ -79,7 +79,10 @@ def test_bad_values_are_refused(k8s, values, message):
 
 
 def test_helm_test_hooks_call_mlflow_and_serving(k8s):
-    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
+    unpinned = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
+    assert "rel-kubecycle-serving-test" not in unpinned.stdout  # no model: no pods to call
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
+              "--set", "serving.model.name=m", "--set", "serving.model.version=1")
     pods = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out.stdout)
             if d and d["kind"] == "Pod"}
     assert {n: p["metadata"]["annotations"]["helm.sh/hook"] for n, p in pods.items()} == {

@@ -15,7 +15,9 @@ from .conftest import REPO
 KIND = REPO / "scripts" / "kind"
 
 
-@pytest.mark.parametrize("script", sorted(KIND.glob("*.sh")), ids=lambda p: p.name)
+@pytest.mark.parametrize("script", sorted([*KIND.glob("*.sh"),
+                                            *(REPO / "scripts" / "containers").glob("*.sh")]),
+                         ids=lambda p: p.name)
 def test_shellcheck(script):
     result = subprocess.run(["shellcheck", "-x", "-P", "SCRIPTDIR", str(script)],
                             capture_output=True, text=True)
@@ -35,8 +37,11 @@ def test_cluster_demo_config_is_valid():
 
 def test_make_images_tags_match_the_pipeline_image():
     dry = subprocess.run(["make", "-n", "images"], cwd=REPO, capture_output=True, text=True)
-    assert f"-t {components_image()} " in dry.stdout + " "
-    assert f"-t {serving_image()} " in dry.stdout + " "
+    registry, version = dry.stdout.split("build-images.sh ")[1].split()[:2]
+    assert f"{registry}/components:{version}" == components_image()
+    assert f"{registry}/serving:{version}" == serving_image()
+    script = (REPO / "scripts" / "containers" / "build-images.sh").read_text()
+    assert '-t "$registry/$name:$version"' in script
 
 
 def test_e2e_pins_kfp_and_waits_with_timeouts():

@@ -89,6 +89,10 @@ def _normalise(document: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(document)
     clean = json.loads(text)
     clean["metadata"].pop("namespace", None)
+    if clean["kind"] == "Deployment" and clean["spec"].get("replicas") == 0:
+        # the chart keeps an unpinned serving Deployment at zero pods (it sees the live pin
+        # through lookup); kustomize cannot know, so the base leaves the count to the HPA
+        clean["spec"].pop("replicas")
     annotations = clean["metadata"].get("annotations", {})
     annotations.pop("helm.sh/resource-policy", None)
     if not annotations:

@@ -65,11 +65,12 @@ def test_import_then_serve_the_same_bento_store(serving):
     assert init["command"] == ["bentoml", "import", "$(KUBECYCLE_BENTO_URI)"]
     assert serve["command"] == ["bentoml", "serve", "$(KUBECYCLE_BENTO_NAME)", "--host",
                                 "0.0.0.0", "--port", "3000"]
-    init_env = {e["name"]: e["value"] for e in init["env"]}
-    assert init_env == {"KUBECYCLE_BENTO_URI": "s3://kubecycle-bentos/penguins-species-1.bento",
-                        "BENTOML_HOME": "/bentoml"}
-    env = {e["name"]: e["value"] for e in serve["env"]}
-    assert env == {"KUBECYCLE_BENTO_NAME": "penguins-species", "BENTOML_HOME": "/bentoml",
+    # no model pinned: the pin's env entries are declared without value (kubecycle deploy
+    # owns the values), so Helm and kustomize never set a field the pin sets
+    init_env = {e["name"]: e.get("value") for e in init["env"]}
+    assert init_env == {"KUBECYCLE_BENTO_URI": None, "BENTOML_HOME": "/bentoml"}
+    env = {e["name"]: e.get("value") for e in serve["env"]}
+    assert env == {"KUBECYCLE_BENTO_NAME": None, "BENTOML_HOME": "/bentoml",
                    "KUBECYCLE_INFERENCE_LOG": "/data/inference-log",
                    "KUBECYCLE_MAX_BATCH": "1000", "KUBECYCLE_EXTRA_FIELDS": "forbid"}
     mounts = {c["name"]: {m["name"]: m for m in c["volumeMounts"]} for c in (init, serve)}
@@ -105,7 +106,7 @@ def test_secrets_only_by_reference(serving):
 def test_selectors_match_the_stable_and_canary_pods(serving):
     deployment = serving[("Deployment", NAME)]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert labels == {**SELECTOR, "kubecycle.io/track": "stable", "kubecycle.io/model-version": "1"}
+    assert labels == {**SELECTOR, "kubecycle.io/track": "stable"}  # model-version: the pin's
     assert deployment["spec"]["selector"]["matchLabels"] == {**SELECTOR,
                                                              "kubecycle.io/track": "stable"}
     canary = {**labels, "kubecycle.io/track": "canary"}
@@ -130,7 +131,10 @@ def test_the_hpa_owns_the_replica_count(serving):
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                              "name": NAME}
-    assert "replicas" not in deployment["spec"]  # an apply or upgrade never resets the HPA
+    # an apply or upgrade never resets the HPA; the chart keeps an unpinned Deployment at zero
+    # (helm template sees no live pin), kustomize cannot know and leaves the count out
+    assert deployment["spec"].get("replicas", 0) == 0
+    assert int(deployment["metadata"]["annotations"]["kubecycle.io/replicas-when-pinned"]) == 2
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     [metric] = hpa["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
@@ -152,8 +156,8 @@ def test_serving_identity_and_network(serving):
     assert {"podSelector": {}} in rule["from"]
 
 
-def test_base_carries_what_kubecycle_deploy_pins():
-    """kubecycle deploy loads these files by name and rewrites exactly these keys."""
+def test_base_leaves_the_pin_to_kubecycle_deploy():
+    """kubecycle deploy --render loads these files by name; the base pins no model."""
     base = REPO / "manifests" / "base"
     kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
     files = ["serving-serviceaccount.yaml", "serving-deployment.yaml", "serving-service.yaml",
@@ -164,16 +168,20 @@ def test_base_carries_what_kubecycle_deploy_pins():
     assert meta["labels"] == {"app.kubernetes.io/name": "kubecycle",
                               "app.kubernetes.io/component": "serving",
                               "kubecycle.io/track": "stable"}
-    assert meta["annotations"]["kubecycle.io/model-name"] == "penguins-species"
-    assert meta["annotations"]["kubecycle.io/model-version"] == "1"
-    assert deployment["spec"]["template"]["metadata"]["labels"]["kubecycle.io/model-version"] == "1"
+    assert not [k for k in meta["annotations"] if k.startswith("kubecycle.io/model-")]
+    assert "kubecycle.io/model-version" not in deployment["spec"]["template"]["metadata"]["labels"]
+    assert "replicas" not in deployment["spec"]
 
 
 def test_autoscaling_off_renders_fixed_replicas_and_no_hpa(k8s):
-    documents = _chart(k8s, "--set", "serving.autoscaling.enabled=false",
-                       "--set", "serving.replicas=3")
-    assert documents[("Deployment", NAME)]["spec"]["replicas"] == 3
+    fixed = ("--set", "serving.autoscaling.enabled=false", "--set", "serving.replicas=3")
+    documents = _chart(k8s, *fixed)
+    deployment = documents[("Deployment", NAME)]
+    assert deployment["spec"]["replicas"] == 0  # no model yet: no pods
+    assert deployment["metadata"]["annotations"]["kubecycle.io/replicas-when-pinned"] == "3"
     assert ("HorizontalPodAutoscaler", NAME) not in documents
+    pinned = _chart(k8s, *fixed, "--set", "serving.model.name=m", "--set", "serving.model.version=4")
+    assert pinned[("Deployment", NAME)]["spec"]["replicas"] == 3
 
 
 def test_pinning_another_version_moves_the_archive_and_the_labels(k8s):
@@ -234,7 +242,9 @@ def test_notes_say_how_to_call_and_pin(k8s):
     notes = out.stdout[out.stdout.index("NOTES:"):]
     assert "port-forward svc/kubecycle-serving 3000:3000" in notes
     assert "POST http://localhost:3000/predict" in notes and '{"record": {' in notes
-    assert "--set serving.model.version=VERSION" in notes
+    assert "no model pinned yet" in notes
+    assert "kubecycle deploy --apply --model NAME/VERSION --namespace mlops" in notes
+    assert "--set-string serving.model.version=VERSION" in notes
     assert "ReadWriteMany" in notes  # the default claim is ReadWriteOnce: said so
 
 
@@ -246,6 +256,7 @@ def test_notes_say_how_to_call_and_pin(k8s):
         (["--set", "serving.autoscaling.minReplicas=0"], "minReplicas"),
         (["--set", "serving.autoscaling.minReplicas=7"], "must not exceed"),
         (["--set", "serving.model.version=latest"], "version"),
+        (["--set", "serving.model.version=3"], "needs serving.model.name"),
         (["--set", "serving.bentoStore=kubecycle-bentos"], "bentoStore"),
         (["--set", "serving.replicas=2", "--set", "serving.colour=blue"],
          "additional properties 'colour' not allowed"),

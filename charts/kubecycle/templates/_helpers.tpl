@@ -159,7 +159,21 @@ kubecycle.io/track: stable
 {{- default (printf "%s-inference-log" (include "kubecycle.fullname" .)) .Values.monitoring.inferenceLog.existingClaim -}}
 {{- end -}}
 
+{{/* "true" when values pin the model (Helm then owns the pin); empty: kubecycle deploy owns it. */}}
+{{- define "kubecycle.serving.pinnedByValues" -}}
+{{- if .Values.serving.model.version }}true{{ end -}}
+{{- end -}}
+
+{{/* "true" when the live Deployment carries a pin (kubecycle deploy's); empty under helm template. */}}
+{{- define "kubecycle.serving.pinnedLive" -}}
+{{- $live := lookup "apps/v1" "Deployment" .Release.Namespace (include "kubecycle.serving.name" .) -}}
+{{- if dig "metadata" "annotations" "kubecycle.io/model-version" "" ($live | default dict) }}true{{ end -}}
+{{- end -}}
+
 {{- define "kubecycle.serving.validate" -}}
+{{- if and .Values.serving.model.version (not .Values.serving.model.name) -}}
+{{- fail "serving.model.version needs serving.model.name (the registered model)" -}}
+{{- end -}}
 {{- $a := .Values.serving.autoscaling -}}
 {{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
 {{- fail "serving.autoscaling.minReplicas must not exceed serving.autoscaling.maxReplicas" -}}

@@ -13,12 +13,16 @@ import yaml
 from typer.testing import CliRunner
 
 from kubecycle.components.deploy import rollout
-from kubecycle.components.deploy.cluster import Cluster, api_client
+from kubecycle.components.deploy.cluster import Cluster, api_client, object_path
 from kubecycle.components.deploy.core import (
     DEPLOYMENT,
+    PREVIOUS,
     SERVING_FILES,
     ServingTarget,
+    base_documents,
     canary_replicas,
+    field_paths,
+    pin_patch,
     render,
     target_from_annotations,
 )
@@ -30,21 +34,55 @@ V1 = ServingTarget("penguins-species", "1", "penguins-species", "s3://bentos/pen
 V2 = ServingTarget("penguins-species", "2", "penguins-species", "s3://bentos/penguins-species-2.bento")
 
 
+def _ssa_merge(live: object, applied: object) -> object:
+    """Server-side apply's merge, as far as these objects need it: maps recursively, lists of
+    maps keyed by name item by item, everything else replaced."""
+    if isinstance(live, dict) and isinstance(applied, dict):
+        return {**live, **{k: _ssa_merge(live.get(k), v) for k, v in applied.items()}}
+    if (isinstance(live, list) and isinstance(applied, list)
+            and all(isinstance(i, dict) and "name" in i for i in live + applied)):
+        merged = {i["name"]: i for i in live}
+        for item in applied:
+            merged[item["name"]] = _ssa_merge(merged.get(item["name"], {}), item)
+        return list(merged.values())
+    return applied
+
+
 class ApplyingEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator plus server-side apply's create-on-PATCH (a real API server creates
-    the object when an apply patch names one that does not exist)."""
+    """kmock's emulator plus server-side apply: create-on-PATCH, keyed-list merges, and the
+    removal of annotations a field manager applied before and omits now (kmock keeps no
+    managedFields: the tests assert on the bodies and parameters sent instead). `conflict`
+    makes the next apply fail as a real API server does when another manager owns a field."""
+
+    conflict: str | None = None
+    bodies: list[tuple[str, dict, dict]] = []
 
     async def _handle(self, request):
         content_type = request.headers.get("Content-Type", "")
         if (request.action == kmock.action.UPDATE and request.name
                 and content_type.startswith("application/apply-patch")):
+            if self.conflict:
+                raise kmock.KubernetesError(status=409, reason="Conflict", message=self.conflict)
             key = (request.resource, request.namespace, request.name)
+            manager = request.params.get("fieldManager", "")
+            self.bodies.append((manager, dict(request.params), request.data))
             async with self._lock:
                 if key not in self._objects or self._objects[key].deleted:
                     if key in self._objects:
                         self._objects[key].create(request.data)
                     else:
                         self._objects[key] = request.data
+                else:
+                    merged = _ssa_merge(self._objects[key].raw, request.data)
+                    before = next((b for m, _, b in reversed(self.bodies[:-1])
+                                   if m == manager and b["metadata"]["name"] == request.name), {})
+                    dropped = set(before.get("metadata", {}).get("annotations", {})) - set(
+                        request.data["metadata"].get("annotations", {}))
+                    for name in dropped:
+                        merged["metadata"]["annotations"].pop(name, None)
+                    self._objects[key].delete()
+                    self._objects[key].create(merged)
+            object.__setattr__(request, "data", {})  # applied above already
         return await super()._handle(request)
 
 
@@ -72,6 +110,7 @@ def kube_api(tmp_path):
         "clusters": [{"name": "standin", "cluster": {"server": state["url"]}}],
         "users": [{"name": "deployer", "user": {"token": "t0ken"}}],
         "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "deployer"}}]}))
+    state["handler"].bodies = []
     yield str(kubeconfig), state["handler"]
     state["stop"]()
     thread.join(20)
@@ -89,23 +128,61 @@ def _pinned_version(deployment: dict) -> tuple[str, str, list[str]]:
             pod["metadata"]["labels"]["kubecycle.io/model-version"], env)
 
 
+def _install(cluster: Cluster, replicas: int | None = 0, claim: bool = True) -> None:
+    """What `helm install` leaves (unpinned, at zero replicas) or, with replicas=None, what
+    `kubectl apply -k` leaves: the serving objects of the base, created by another manager."""
+    for document in base_documents():
+        if document["kind"] == "PersistentVolumeClaim" and not claim:
+            continue
+        document["metadata"]["namespace"] = NS
+        if document["kind"] == "Deployment" and replicas is not None:
+            document["spec"]["replicas"] = replicas
+        path = object_path(document["apiVersion"], document["kind"], NS)
+        cluster._call("POST", path, body=document, query=[("fieldManager", "helm")])
+
+
+PIN_PATHS = {
+    "metadata.annotations.kubecycle.io/model-name", "metadata.annotations.kubecycle.io/model-version",
+    "metadata.annotations.kubecycle.io/bento-uri",
+    "spec.template.metadata.labels.kubecycle.io/model-version",
+    "spec.template.metadata.annotations.kubecycle.io/model-name",
+    "spec.template.metadata.annotations.kubecycle.io/model-version",
+    "spec.template.metadata.annotations.kubecycle.io/bento-uri",
+    "spec.template.spec.initContainers[name=import-bento].env[name=KUBECYCLE_BENTO_URI].value",
+    "spec.template.spec.containers[name=serve].env[name=KUBECYCLE_BENTO_NAME].value"}
+PREVIOUS_PATHS = {f"metadata.annotations.kubecycle.io/previous-{k}"
+                  for k in ("model-name", "model-version", "bento-uri")}
+
+
 def test_render_pins_every_serving_object(tmp_path):
     documents = render(V2, "team-a", image="registry.local/serving:9")
-    assert [d["kind"] for d in documents] == ["ServiceAccount", "Deployment", "Service",
-                                             "HorizontalPodAutoscaler", "PodDisruptionBudget",
-                                             "NetworkPolicy"]
+    assert [d["kind"] for d in documents] == ["PersistentVolumeClaim", "ServiceAccount",
+                                             "Deployment", "Service", "HorizontalPodAutoscaler",
+                                             "PodDisruptionBudget", "NetworkPolicy"]
     assert len(documents) == len(SERVING_FILES)
     assert {d["metadata"]["namespace"] for d in documents} == {"team-a"}
-    deployment = documents[1]
+    deployment = documents[2]
     assert _pinned_version(deployment) == ("2", "2", [V2.bento_uri])
     pod = deployment["spec"]["template"]["spec"]
     assert {c["image"] for c in pod["initContainers"] + pod["containers"]} == {
         "registry.local/serving:9"}
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
+              if "persistentVolumeClaim" in v}
+    assert claims == {documents[0]["metadata"]["name"]}  # the render is self-sufficient
     assert target_from_annotations(deployment["metadata"]["annotations"]) == V2
-    service = documents[2]
+    service = documents[3]
     selector = service["spec"]["selector"]
     assert "kubecycle.io/track" not in selector  # stable and canary pods both get traffic
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_pin_patch_holds_only_the_pin():
+    live = next(d for d in base_documents() if d["kind"] == "Deployment")
+    live["metadata"]["namespace"] = NS
+    body = pin_patch(live, V2, previous=V1)
+    assert field_paths(body) == PIN_PATHS | PREVIOUS_PATHS
+    assert body["metadata"]["name"] == DEPLOYMENT and body["metadata"]["namespace"] == NS
+    assert field_paths(pin_patch(live, V2)) == PIN_PATHS  # no previous: none sent
 
 
 @pytest.mark.parametrize("stable,percent,expected", [
@@ -121,51 +198,97 @@ def test_canary_share_out_of_range_is_refused(percent):
         canary_replicas(2, percent)
 
 
-def test_apply_rollback_and_canary_through_the_api(kube_api):
+def _pin_applies(handler) -> list[tuple[dict, dict]]:
+    return [(params, body) for _, params, body in handler.bodies]
+
+
+def test_apply_rollback_and_canary_send_only_the_pin(kube_api):
     kubeconfig, handler = kube_api
     cluster = Cluster(api_client(kubeconfig))
+    _install(cluster)
 
-    first = rollout.apply(cluster, V1, NS)
-    assert first.previous is None and len(first.objects) == len(SERVING_FILES)
-    assert _pinned_version(_deployment(cluster)) == ("1", "1", [V1.bento_uri])
-    applies = [r for r in list(handler) if r.method == "PATCH"]
-    assert len(applies) == len(SERVING_FILES) and all(
-        r.headers["Content-Type"] == "application/apply-patch+yaml"
-        and r.params.get("fieldManager") == "kubecycle" and r.params.get("force") == "true"
-        and r.headers["Authorization"] == "Bearer t0ken" for r in applies)
+    first = rollout.apply(cluster, V1, NS, default_replicas=5)
+    assert first.previous is None
+    live = _deployment(cluster)
+    assert _pinned_version(live) == ("1", "1", [V1.bento_uri])
+    assert live["spec"]["replicas"] == 2  # the chart's replicas-when-pinned, from zero
+    [(params, body)] = _pin_applies(handler)
+    assert params == {"fieldManager": "kubecycle-deploy"}  # never forced
+    assert field_paths(body) == PIN_PATHS
+    [scale] = [r for r in list(handler) if r.method == "PATCH"
+               and r.headers["Content-Type"] == "application/merge-patch+json"]
+    assert scale.data == {"spec": {"replicas": 2}}
+    assert scale.params == {"fieldManager": "kubecycle-deploy"}
+    assert all(r.headers["Authorization"] == "Bearer t0ken" for r in list(handler))
+    assert not [r for r in list(handler) if r.method == "PATCH" and r.params.get("force")]
 
     second = rollout.apply(cluster, V2, NS)
     assert second.previous == V1
     assert _pinned_version(_deployment(cluster)) == ("2", "2", [V2.bento_uri])
+    assert field_paths(_pin_applies(handler)[-1][1]) == PIN_PATHS | PREVIOUS_PATHS
+    again = rollout.apply(cluster, V2, NS)  # the same version again keeps the record
+    assert again.previous == V1
 
     back = rollout.rollback(cluster, NS)
     assert (back.target, back.previous) == (V1, V2)
     assert _pinned_version(_deployment(cluster)) == ("1", "1", [V1.bento_uri])
     assert rollout.rollback(cluster, NS).target == V2  # rolling back twice returns
+    assert all(field_paths(b) <= PIN_PATHS | PREVIOUS_PATHS and p == {
+        "fieldManager": "kubecycle-deploy"} for p, b in _pin_applies(handler))
 
-    canary = rollout.start_canary(cluster, V1, NS, 25)
+    canary = rollout.start_canary(cluster, V1, NS, 25, image="registry.local/serving:canary")
     live = _deployment(cluster, f"{DEPLOYMENT}-canary")
     assert live["spec"]["replicas"] == 1 and canary.canary_share == pytest.approx(100 / 3)
     labels = live["spec"]["template"]["metadata"]["labels"]
     assert labels["kubecycle.io/track"] == "canary" and labels["kubecycle.io/model-version"] == "1"
     assert live["spec"]["selector"]["matchLabels"]["kubecycle.io/track"] == "canary"
+    assert not [k for k in live["metadata"]["annotations"] if k.startswith(PREVIOUS)]
+    pod = live["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod["containers"] + pod["initContainers"]} == {
+        "registry.local/serving:canary"}
     assert _pinned_version(_deployment(cluster))[0] == "2"  # stable untouched
+    assert rollout.canary_status(cluster, NS) == pytest.approx(100 / 3)
 
     promoted = rollout.promote_canary(cluster, NS)
     assert promoted.target == V1 and promoted.previous == V2
     assert _deployment(cluster, f"{DEPLOYMENT}-canary") is None
     assert _pinned_version(_deployment(cluster)) == ("1", "1", [V1.bento_uri])
+    assert target_from_annotations(_deployment(cluster)["metadata"]["annotations"],
+                                   PREVIOUS) == V2  # rollback after promote goes to V2
+    assert rollout.rollback(cluster, NS).target == V2
 
-    rollout.start_canary(cluster, V2, NS, 10)
-    assert rollout.abort_canary(cluster, NS).target == V2
+    rollout.start_canary(cluster, V1, NS, 10)
+    assert rollout.abort_canary(cluster, NS).target == V1
     assert _deployment(cluster, f"{DEPLOYMENT}-canary") is None
-    assert _pinned_version(_deployment(cluster))[0] == "1"
+    assert _pinned_version(_deployment(cluster))[0] == "2"
+    assert _deployment(cluster)["spec"]["replicas"] == 2  # scaled once, never again
+
+
+def test_canary_share_counts_desired_replicas_not_surge_pods(kube_api):
+    kubeconfig, _ = kube_api
+    cluster = Cluster(api_client(kubeconfig))
+    _install(cluster, replicas=None)  # kustomize: no count, defaulted by the server
+    rollout.apply(cluster, V1, NS)
+    cluster.scale("apps/v1", "Deployment", NS, DEPLOYMENT, 2)
+    # a rollout in progress: 2 desired, 3 pods with the surge one
+    cluster._call("PATCH", object_path("apps/v1", "Deployment", NS, DEPLOYMENT) + "/status",
+                  body={"status": {"replicas": 3}}, content_type="application/merge-patch+json")
+    result = rollout.start_canary(cluster, V2, NS, 25)
+    assert _deployment(cluster, f"{DEPLOYMENT}-canary")["spec"]["replicas"] == 1
+    assert result.canary_share == pytest.approx(100 / 3)  # 1 of 2 + 1, not 1 of 3 + 1
+    assert rollout.canary_status(cluster, NS) == pytest.approx(100 / 3)
+    pod = _deployment(cluster, f"{DEPLOYMENT}-canary")["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod["containers"]} == {
+        c["image"] for c in _deployment(cluster)["spec"]["template"]["spec"]["containers"]}
 
 
 def test_clear_errors_for_what_cannot_be_done(kube_api, tmp_path):
-    kubeconfig, _ = kube_api
+    kubeconfig, handler = kube_api
     cluster = Cluster(api_client(kubeconfig))
-    with pytest.raises(DeployError, match="deploy one with"):
+    with pytest.raises(DeployError, match=r"no kubecycle-serving Deployment in namespace mlops; "
+                       r"install the serving objects first: `helm install"):
+        rollout.apply(cluster, V1, NS)
+    with pytest.raises(DeployError, match="helm install kubecycle charts/kubecycle -n mlops"):
         rollout.rollback(cluster, NS)
     with pytest.raises(DeployError, match="deploy the champion first"):
         rollout.start_canary(cluster, V2, NS, 10)
@@ -173,9 +296,23 @@ def test_clear_errors_for_what_cannot_be_done(kube_api, tmp_path):
         rollout.promote_canary(cluster, NS)
     with pytest.raises(DeployError, match="no canary"):
         rollout.abort_canary(cluster, NS)
+    _install(cluster, claim=False)
+    with pytest.raises(DeployError, match=r"mount PersistentVolumeClaim kubecycle-inference-log, "
+                       r"which is missing in namespace mlops; .*kubectl apply -k manifests"):
+        rollout.apply(cluster, V1, NS)
+    assert handler.bodies == []  # nothing was sent
+    with pytest.raises(DeployError, match="deploy the champion first"):
+        rollout.start_canary(cluster, V2, NS, 10)  # installed, but no model pinned
+    cluster._call("POST", object_path("v1", "PersistentVolumeClaim", NS), body=next(
+        d for d in base_documents() if d["kind"] == "PersistentVolumeClaim"))
     rollout.apply(cluster, V1, NS)
     with pytest.raises(DeployError, match="no previous model version"):
         rollout.rollback(cluster, NS)
+    handler.conflict = ('Apply failed with 1 conflict: conflict with "helm": '
+                        '.metadata.annotations.kubecycle.io/model-version')
+    with pytest.raises(DeployError, match=r"409 Apply failed .* \(another field manager owns a "
+                       r"pin field .*helm upgrade --reuse-values"):
+        rollout.apply(cluster, V2, NS)
 
     with pytest.raises(DeployError, match="no usable Kubernetes credentials"):
         api_client(str(tmp_path / "missing-kubeconfig"))
@@ -203,6 +340,7 @@ def _register_versions(server: str, name: str, count: int) -> None:
 
 def test_cli_renders_applies_and_rolls_back(kube_api, mlflow_server, tmp_path):
     kubeconfig, _ = kube_api
+    _install(Cluster(api_client(kubeconfig)))
     _register_versions(mlflow_server, "deploy-cli", 2)
     runner = CliRunner()
     common = ["--tracking-uri", mlflow_server, "--namespace", NS]
@@ -223,6 +361,10 @@ def test_cli_renders_applies_and_rolls_back(kube_api, mlflow_server, tmp_path):
     assert "applied in mlops: deploy-cli v2; before: v1" in applied.stdout
     back = runner.invoke(app, ["deploy", "--rollback", "--kubeconfig", kubeconfig, "--namespace", NS])
     assert back.exit_code == 0 and "rolled back in mlops: deploy-cli v1" in back.stdout
+
+    image = runner.invoke(app, ["deploy", "--rollback", "--image", "x/serving:2", "--kubeconfig",
+                                kubeconfig, "--namespace", NS])
+    assert image.exit_code == 1 and "--image sets the image of a --canary only" in image.output
 
     both = runner.invoke(app, ["deploy", "--apply", "--rollback"])
     assert both.exit_code == 2 and "choose one of" in both.output

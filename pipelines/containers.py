@@ -1,0 +1,92 @@
+"""Run pipeline tasks in the components image, as the KFP launcher runs them on a cluster.
+
+kfp's DockerRunner starts one container per task with the task's compiled command and args;
+it talks to Docker, or to podman's Docker-compatible API (`podman system service`,
+DOCKER_HOST=unix:///path.sock). Each task runs as the chart runs kubecycle's pods: uid 10001,
+read-only root filesystem, every capability dropped, no privilege escalation, a writable /tmp
+only, on the host's network (so a tracking server on 127.0.0.1 answers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kubecycle.config import KubecycleConfig, SqlSource
+
+TASK_USER = "10001:10001"
+TMP_SIZE = "4g"
+
+
+def host_mounts(cfg: KubecycleConfig, pipeline_root: Path) -> list[Any]:
+    """Host folders a task names by host path: the pipeline root (written by every task),
+    the data file's folder (read-only) and a local bento store (exports land there)."""
+    from docker.types import Mount
+
+    mounts = [Mount(str(pipeline_root), str(pipeline_root), type="bind")]
+    source = cfg.data.source
+    if not isinstance(source, SqlSource) and "://" not in source:
+        folder = str(Path(source).resolve().parent)
+        mounts.append(Mount(folder, folder, type="bind", read_only=True))
+    store = cfg.deploy.bento_store
+    if store and "://" not in store:
+        Path(store).mkdir(parents=True, exist_ok=True)
+        os.chmod(store, 0o777)  # the task user writes there
+        mounts.append(Mount(str(Path(store).resolve()), str(Path(store).resolve()), type="bind"))
+    return mounts
+
+
+def container_runner(mounts: list[Any], environment: dict[str, str]) -> Any:
+    """A kfp DockerRunner that starts tasks like the chart's pods (see the module doc)."""
+    from kfp import local
+
+    return local.DockerRunner(
+        user=TASK_USER, read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        tmpfs={"/tmp": f"rw,size={TMP_SIZE},mode=1777"}, network_mode="host",
+        environment=environment, mounts=mounts)
+
+
+def _run_and_wait(client: Any, image: str, command: list[str], volumes: dict[str, Any],
+                  **run_args: Any) -> int:
+    """Start a task container, stream its log, return its real exit code, then remove it."""
+    from kfp.local.docker_task_handler import add_latest_tag_if_not_present
+
+    run_args.pop("auto_remove", None)
+    container = client.containers.run(image=add_latest_tag_if_not_present(image), command=command,
+                                      detach=True, stdout=True, stderr=True, volumes=volumes,
+                                      **run_args)
+    try:
+        for line in container.logs(stream=True, follow=True):
+            print(line.decode(errors="replace"), end="")
+        return int(container.wait()["StatusCode"])
+    finally:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+
+
+@contextlib.contextmanager
+def waited_containers() -> Iterator[None]:
+    """kfp 2.17's DockerRunner starts task containers with auto-remove and reads a container
+    already gone at wait time as exit code 0; podman removes it at once, so a task that failed
+    was reported SUCCESS. In this block containers are kept until their exit code is read."""
+    from kfp.local import docker_task_handler
+
+    original = docker_task_handler.run_docker_container
+    docker_task_handler.run_docker_container = _run_and_wait
+    try:
+        yield
+    finally:
+        docker_task_handler.run_docker_container = original
+
+
+@contextlib.contextmanager
+def open_umask() -> Iterator[None]:
+    """Folders kfp creates on the host for task outputs must be writable by the task user."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
