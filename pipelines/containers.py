@@ -21,12 +21,12 @@ TASK_USER = "10001:10001"
 TMP_SIZE = "4g"
 
 
-def host_mounts(cfg: KubecycleConfig, pipeline_root: Path) -> list[Any]:
-    """Host folders a task names by host path: the pipeline root (written by every task),
+def host_mounts(cfg: KubecycleConfig) -> list[Any]:
+    """Host folders a task names by host path besides the pipeline root (kfp mounts that):
     the data file's folder (read-only) and a local bento store (exports land there)."""
     from docker.types import Mount
 
-    mounts = [Mount(str(pipeline_root), str(pipeline_root), type="bind")]
+    mounts = []
     source = cfg.data.source
     if not isinstance(source, SqlSource) and "://" not in source:
         folder = str(Path(source).resolve().parent)

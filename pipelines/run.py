@@ -231,7 +231,7 @@ def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
                  if k.startswith("AWS_") or k == "MLFLOW_S3_ENDPOINT_URL"}
     environment = {**forwarded, "MLFLOW_DISABLE_TELEMETRY": "true",
                    TUNE_THREADS_ENV: task_environment[TUNE_THREADS_ENV]}
-    return container_runner(host_mounts(cfg, pipeline_root), environment)
+    return container_runner(host_mounts(cfg), environment)
 
 
 def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PackagingError
@@ -66,12 +65,47 @@ def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: str | None =
     return ServableModel(version, result.bento_tag, built=True, onnx=result.onnx)
 
 
-def serve(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
-          inference_log: Path | None = None) -> int:
-    """Run `bentoml serve` in the foreground; the inference log defaults to
-    KUBECYCLE_HOME/inference-log (what `kubecycle monitor --current` reads)."""
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home()),
-           "KUBECYCLE_INFERENCE_LOG": str(inference_log or kubecycle_home() / "inference-log")}
+def serve_command(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
+                  inference_log: str | Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The `bentoml serve` command line and environment that serve a bento.
+
+    Args:
+        bento_tag: The bento to serve.
+        port: The port to bind.
+        host: The interface to bind.
+        inference_log: A folder or an object-store URI (s3://bucket/prefix); default:
+            KUBECYCLE_HOME/inference-log (what `kubecycle monitor --current` reads).
+
+    Returns:
+        The command (its first item the bentoml executable) and the environment.
+    """
+    sink = str(inference_log or kubecycle_home() / "inference-log")
+    if "://" not in sink:  # the workers run in the bento's folder
+        sink = str(Path(sink).expanduser().resolve())
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home()), "KUBECYCLE_INFERENCE_LOG": sink}
     command = [str(Path(sys.executable).parent / "bentoml"), "serve", bento_tag,
                "--host", host, "--port", str(port)]
-    return subprocess.call(command, env=env)
+    return command, env
+
+
+def serve(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
+          inference_log: str | Path | None = None) -> NoReturn:
+    """Become `bentoml serve` (exec): this process turns into BentoML's arbiter, so SIGTERM
+    and SIGINT reach it directly; it stops its workers, which answer the requests in flight
+    and write their inference log before they exit, and it waits for them. Nothing is left
+    behind: there is no parent to outlive, and the workers stop when the arbiter dies even
+    by SIGKILL (the service asks the kernel for SIGTERM on its parent's death).
+
+    Args:
+        bento_tag: The bento to serve.
+        port: The port to bind.
+        host: The interface to bind.
+        inference_log: A folder or an object-store URI; default: KUBECYCLE_HOME/inference-log.
+
+    Raises:
+        OSError: the bentoml executable could not be run.
+    """
+    command, env = serve_command(bento_tag, port, host, inference_log)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)

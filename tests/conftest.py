@@ -3,10 +3,12 @@ recording stand-in of the KFP v2beta1 REST API used with an unpatched kfp.Client
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -292,5 +294,180 @@ def s3_bucket(monkeypatch) -> Iterator[str]:
     boto3.client("s3").create_bucket(Bucket="kubecycle-test")
     try:
         yield "s3://kubecycle-test"
-    finally:
+    finally:  # moto keeps its state per process, not per server: the next test starts empty
+        import requests
+
+        requests.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=30)
         server.stop()
+
+
+# --- server processes ------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> set[int]:
+    """A process and all its descendants (from /proc; those already gone are left out)."""
+    found, pending = set(), [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found.add(current)
+        pending.extend(int(child) for child in children)
+    return found
+
+
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (state first); [] when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _started(pid: int) -> str:
+    """The start time of a process (clock ticks since boot), "" when it is gone: with the pid,
+    it names one process (pids are reused)."""
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class ServerGroup:
+    """Server processes, each started as the leader of its own process group (as a container's
+    processes are), so that stopping one ends and reaps everything it started. BentoML's
+    workers run in process groups of their own, so each process of a server's tree is
+    recorded (pid and start time) and killed by pid if it outlives the stop."""
+
+    started: list[subprocess.Popen] = field(default_factory=list)
+    trees: dict[int, dict[int, str]] = field(default_factory=dict)  # leader -> pid: start time
+
+    process_tree = staticmethod(process_tree)
+    alive = staticmethod(alive)
+    port_open = staticmethod(port_open)
+
+    def start(self, command: list[str], env: dict[str, str], port: int, cwd: Path | None = None,
+              log: Path | None = None, ready_seconds: float = 120) -> subprocess.Popen:
+        """Start a server and wait until GET /readyz answers 200 on 127.0.0.1:port."""
+        import requests
+
+        with log.open("w") if log else open(os.devnull, "w") as output:  # read it when it fails
+            process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.started.append(process)
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            self._record(process)
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    self._record(process)
+                    return process
+            except requests.RequestException:
+                pass
+            assert process.poll() is None, f"{command[:2]} exited: see {log}"
+            assert time.monotonic() < deadline, f"{command[:2]} did not become ready: see {log}"
+            time.sleep(0.5)
+
+    def _record(self, process: subprocess.Popen) -> None:
+        tree = self.trees.setdefault(process.pid, {})
+        for pid in process_tree(process.pid) - {process.pid}:
+            if started := _started(pid):
+                tree.setdefault(pid, started)
+
+    def _signal_recorded(self, process: subprocess.Popen, sig: int) -> None:
+        for pid, started in self.trees.get(process.pid, {}).items():
+            if alive(pid) and _started(pid) == started:  # the same process, not a reuse
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+
+    def wait_gone(self, pids: set[int], seconds: float = 60) -> set[int]:
+        """Wait (bounded) until none of the processes runs; return those still running."""
+        deadline = time.monotonic() + seconds
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return {pid for pid in pids if alive(pid)}
+
+    def stop(self, process: subprocess.Popen, grace: float = 60) -> None:
+        """SIGTERM the server's process group (its processes, if the leader is gone), wait
+        for every process of its tree, then SIGKILL whatever is left (a failing test must not
+        leave servers behind)."""
+        if process.poll() is None:
+            self._record(process)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        else:
+            self._signal_recorded(process, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+        self.wait_gone(set(self.trees.get(process.pid, {})), grace)
+        if process.poll() is None:
+            process.kill()
+        self._signal_recorded(process, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        """Stop every server, including what a server already reaped left running."""
+        for process in self.started:
+            self.stop(process)
+
+
+@pytest.fixture
+def servers() -> Iterator[ServerGroup]:
+    """Start servers in their own process groups; all of them are stopped and reaped after
+    the test."""
+    group = ServerGroup()
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_servers() -> Iterator[ServerGroup]:
+    """Like `servers`, for servers shared by a module's tests."""
+    group = ServerGroup()
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def penguins_bento() -> dict[str, Any]:
+    """A penguins bento (logistic regression, ONNX runtime) for a module's servers: its tag,
+    the BentoML store holding it and one request record."""
+    import bentoml
+
+    from kubecycle.components.features.core import plan_features
+    from kubecycle.components.package.core import build_bento
+    from kubecycle.components.train.core import fit_final, select_best
+    from kubecycle.components.tune.core import TuneResult
+    from kubecycle.components.validate.core import clean
+    from kubecycle.config import FeatureConfig
+
+    result = clean(pd.read_csv(EXAMPLES_DIR / "penguins.csv"), "species")
+    model = fit_final(plan_features(result.contract, FeatureConfig()),
+                      select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
+                      result.frame, 0)
+    packaged = build_bento(model, "penguins", "1", result.contract, test=result.frame)
+    assert packaged.onnx.used, packaged.onnx.reason
+    record = result.frame.drop(columns="species").head(1).astype(object)
+    return {"tag": packaged.bento_tag,
+            "store": Path(bentoml.get(packaged.bento_tag).path).parents[2],  # in-process home
+            "record": record.where(record.notna(), None).to_dict("records")[0]}

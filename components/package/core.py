@@ -20,7 +20,7 @@ ONNX_PACKAGES = ("onnxruntime",)
 ONNX_FILE = "model.onnx"
 _HERE = Path(__file__).resolve().parent
 # Modules the service or the pickled Pipeline import, copied into the bento at the same path.
-_BENTO_MODULES = ("features/transformers.py", "package/onnx_feed.py")
+_BENTO_MODULES = ("features/transformers.py", "package/onnx_feed.py", "package/inference_log.py")
 
 
 @dataclass(frozen=True)

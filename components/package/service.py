@@ -6,7 +6,9 @@ OpenAPI page shows the real feature names and types, and a missing field, a wron
 unknown category is answered 400/422 with the field named. The model runs as an ONNX Runtime
 graph when packaging verified one (model.onnx beside this file), else as the scikit-learn
 Pipeline; KUBECYCLE_RUNTIME=sklearn forces the latter. Every prediction is appended, in
-batches and off the request path, to the inference log that monitoring reads.
+batches and off the request path, to the inference log that monitoring reads; a worker that is
+stopped (SIGTERM from BentoML's arbiter, from Kubernetes, or on its parent's death) writes what
+it still buffers before it exits.
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ import asyncio
 import gc
 import json
 import os
-import queue
-import threading
-import time
-import uuid
+import signal
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,8 @@ from typing import Any, Literal
 import bentoml
 from bentoml.exceptions import InternalServerError, InvalidArgument
 from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from kubecycle.components.package.inference_log import InferenceLog
 
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
@@ -44,6 +46,11 @@ EXTRA_FIELDS = os.environ.get("KUBECYCLE_EXTRA_FIELDS", "forbid")  # or "ignore"
 LOG_DIR = os.environ.get("KUBECYCLE_INFERENCE_LOG", "")  # "" = no inference log
 LOG_BUFFER = int(os.environ.get("KUBECYCLE_INFERENCE_LOG_BUFFER", "100000"))
 LOG_FLUSH_SECONDS = float(os.environ.get("KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS", "5"))
+# The final flush of a stopping worker gives up after this long (its rows are counted as
+# dropped, reason shutdown_timeout): the preStop sleep (5 s), draining requests (at most
+# REQUEST_TIMEOUT) and this must fit in the pod's termination grace period (30 s).
+LOG_SHUTDOWN_SECONDS = float(os.environ.get("KUBECYCLE_INFERENCE_LOG_SHUTDOWN_SECONDS", "10"))
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _field_type(spec: dict[str, Any]) -> Any:
@@ -80,59 +87,18 @@ class Predictions(BaseModel):
     probabilities: list[dict[str, float]] | None = None
 
 
-class InferenceLog:
-    """A bounded buffer flushed to Parquet files by a background thread, into a local folder
-    or under a URI Arrow writes to (s3://bucket/prefix, gs://...); rows that do not fit, or
-    whose write fails, are dropped and counted (the service keeps answering)."""
+def _stop_with_parent() -> None:
+    """Have the kernel send this worker SIGTERM when its parent, BentoML's arbiter, dies
+    (Linux), so that a killed server never leaves a worker answering on its port; the worker
+    then stops like on any SIGTERM, flushing its inference log."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
 
-    def __init__(self, sink: str, dropped_counter) -> None:
-        self.sink, self.dropped = sink, dropped_counter
-        self.rows: queue.Queue = queue.Queue(maxsize=LOG_BUFFER)
-        threading.Thread(target=self._run, name="inference-log", daemon=True).start()
-
-    def append(self, records: list[dict[str, Any]]) -> None:
-        for record in records:
-            try:
-                self.rows.put_nowait(record)
-            except queue.Full:
-                self.dropped.labels(reason="buffer_full").inc()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(LOG_FLUSH_SECONDS)
-            self.flush()
-
-    def flush(self) -> None:
-        batch = []
-        while len(batch) < LOG_BUFFER:
-            try:
-                batch.append(self.rows.get_nowait())
-            except queue.Empty:
-                break
-        if not batch:
-            return
-        import pandas as pd
-
-        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-        try:
-            self._write(pd.DataFrame.from_records(batch), name)
-        except Exception:  # any failure of the sink costs these rows, never the thread
-            self.dropped.labels(reason="write_failed").inc(len(batch))
-
-    def _write(self, frame, name: str) -> None:
-        if "://" not in self.sink:  # local: write aside, then rename (readers never see half)
-            folder = Path(self.sink)
-            folder.mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(folder / f".{name}", index=False)
-            os.replace(folder / f".{name}", folder / name)
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        from pyarrow import fs
-
-        filesystem, base = fs.FileSystem.from_uri(self.sink)  # an object appears whole
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False),
-                       f"{base.rstrip('/')}/{name}", filesystem=filesystem)
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SklearnPredictor:
@@ -199,13 +165,23 @@ class KubecycleService:
         dropped = bentoml.metrics.Counter(
             name="kubecycle_inference_log_dropped", documentation="Inference-log rows dropped",
             labelnames=["reason"])
-        self.log = InferenceLog(LOG_DIR, dropped) if LOG_DIR else None
+        self.log = InferenceLog(LOG_DIR, dropped, LOG_BUFFER, LOG_FLUSH_SECONDS,
+                                LOG_SHUTDOWN_SECONDS) if LOG_DIR else None
+        _stop_with_parent()
         # Under load BentoML keeps hundreds of thousands of short-lived objects alive (spans,
         # timers); full collections over them stall every request in flight. Startup objects
         # leave the collector's view, and full collections become rarer.
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD, 20, 100)
+
+    @bentoml.on_shutdown
+    def flush_inference_log(self) -> None:
+        """Write the buffered inference-log rows; BentoML calls this when the worker stops
+        (uvicorn's lifespan shutdown, after the requests in flight were answered). Not atexit:
+        uvicorn re-raises the stop signal once shut down, so atexit handlers never run."""
+        if self.log is not None:
+            self.log.close()
 
     async def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
         rows = [r.model_dump(by_alias=True) for r in records]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -110,34 +112,164 @@ def test_a_failing_task_fails_the_run(tracking, docker_host, tmp_path):
         run_local(cfg, tmp_path / "run", tracking_uri=tracking, in_containers=True)
 
 
-def test_serving_image_imports_and_serves_the_exported_bento(engine, render, trained,
-                                                             object_store, tmp_path):
+@pytest.fixture(scope="module")
+def served_log(tmp_path_factory) -> Path:
+    """The inference-log claim the serving pod writes and the monitoring job reads."""
+    return tmp_path_factory.mktemp("inference-log")
+
+
+CLIENTS = 4
+MAX_REQUESTS = 2000  # bounded load: the clients stop at this count or when the server goes
+
+
+def load_until_stopped(port: int, stop_after: int, stop: Callable[[], None]) -> int:
+    """CLIENTS threads send single-record /predict requests; after `stop_after` answers the
+    server is stopped (SIGTERM) while they keep sending. Returns the answers with 200."""
+    rows = pd.read_csv(EXAMPLES_DIR / "penguins.csv").drop(columns="species")
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    answered, lock, gone = [0], threading.Lock(), threading.Event()
+    budget = iter(range(MAX_REQUESTS))
+
+    def client() -> None:
+        session = requests.Session()
+        while not gone.is_set():
+            with lock:
+                index = next(budget, None)
+            if index is None:
+                return
+            try:
+                answer = session.post(f"http://127.0.0.1:{port}/predict",
+                                      json={"record": records[index % len(records)]}, timeout=30)
+            except requests.RequestException:
+                gone.set()
+                return
+            if answer.status_code != 200:
+                continue  # 503 while draining: not answered, not logged
+            assert answer.json()["prediction"] in {"Adelie", "Chinstrap", "Gentoo"}
+            with lock:
+                answered[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    while answered[0] < stop_after and any(t.is_alive() for t in threads):
+        time.sleep(0.05)
+    stop()
+    gone.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answered[0]
+
+
+@pytest.mark.parametrize("sink", ["claim", "object store"])
+def test_serving_image_serves_the_bento_and_logs_every_answer_when_stopped(
+        sink, engine, render, trained, object_store, served_log, tmp_path):
+    """The chart's init container imports the exported bento, the chart's server command
+    serves it; stopped with SIGTERM under load, it writes every row it answered."""
+    import boto3
+
     port = free_port()
-    cluster = render({"mlflow": {"enabled": False}, "monitoring": {"enabled": False},
+    logging: dict = {}
+    if sink == "object store":
+        logging = {"monitoring": {"enabled": False, "inferenceLog": {
+            "uri": f"s3://{BUCKET}/inference-log", "existingSecret": "log-store"}}}
+    cluster = render({"mlflow": {"enabled": False}, "monitoring": {"enabled": False}, **logging,
                       "serving": {"port": port, "bentoStore": f"s3://{BUCKET}",
                                   "bentoStoreSecret": "bento-store",
                                   "model": {"name": "penguins-species", "version": "1"}}})
-    cluster.extra_secrets["bento-store"] = object_store
+    cluster.extra_secrets.update({"bento-store": object_store, "log-store": object_store})
     deployment = cluster.find("Deployment", f"{RELEASE}-serving")
-    log = tmp_path / "inference-log"
-    log.mkdir()
     pod = PodRunner(engine, cluster, pod_spec(deployment), tmp_path,
-                    claims={f"{RELEASE}-inference-log": log})
+                    claims={f"{RELEASE}-inference-log": served_log})
     try:
         pod.run_init_containers()
         container = pod.start("serve")
         wait_http(f"http://127.0.0.1:{port}/readyz", runner=pod, container=container)
-        rows = pd.read_csv(EXAMPLES_DIR / "penguins.csv").drop(columns="species").head(20)
-        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-        for record in records:
-            answer = requests.post(f"http://127.0.0.1:{port}/predict", json={"record": record},
-                                   timeout=30)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["model_version"] == "1"
-            assert answer.json()["prediction"] in {"Adelie", "Chinstrap", "Gentoo"}
         assert_restricted(pod, container)
-        assert pod.stop(container) == 0
-        written = pd.concat(pd.read_parquet(p) for p in Path(log).rglob("*.parquet"))
-        assert len(written) == len(records)  # the rows still buffered are written at SIGTERM
+        codes: list[int] = []
+        answered = load_until_stopped(port, 200, lambda: codes.append(pod.stop(container)))
+        assert codes == [0] and answered >= 200
+        if sink == "claim":
+            parts = list(served_log.rglob("*.parquet"))
+        else:
+            with environment(object_store):
+                listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="inference-log/")
+            parts = [f"s3://{BUCKET}/{o['Key']}" for o in listed.get("Contents", [])]
+        with environment(object_store):
+            written = pd.concat(pd.read_parquet(p) for p in parts)
+        # every answered row is written; a request cut off by the stop may be written too
+        assert answered <= len(written) <= answered + CLIENTS
+        assert set(written["prediction"]) <= {"Adelie", "Chinstrap", "Gentoo"}
     finally:
         pod.remove_all()
+
+
+def monitoring_pod(engine, render, tracking: str, log: Path, tmp_path: Path) -> PodRunner:
+    """The monitoring CronJob's pod as the chart renders it, on the claim serving wrote."""
+    port = int(tracking.rsplit(":", 1)[1])
+    cluster = render({"mlflow": {"port": port}, "serving": {"enabled": False}})
+    cronjob = cluster.find("CronJob", f"{RELEASE}-monitoring")
+    return PodRunner(engine, cluster, pod_spec(cronjob), tmp_path,
+                     claims={f"{RELEASE}-inference-log": log})
+
+
+def test_monitoring_job_reads_what_serving_logged(engine, render, tracking, served_log, tmp_path):
+    pod = monitoring_pod(engine, render, tracking, served_log, tmp_path)
+    try:
+        result = pod.run("monitor")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "rows" in result.stdout + result.stderr
+    finally:
+        pod.remove_all()
+
+
+def test_installed_package_runs_the_default_demo(engine, render, tracking, served_log, tmp_path):
+    """`kubecycle run` with no arguments from the image's non-editable install, in the
+    restricted pod the chart gives the components image."""
+    pod = monitoring_pod(engine, render, tracking, served_log, tmp_path)
+    container = pod.spec["containers"][0]
+    container["command"], container["args"] = ["kubecycle", "run"], []
+    try:
+        result = pod.run("monitor")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "promoted" in result.stdout
+    finally:
+        pod.remove_all()
+
+
+def test_monitoring_pipeline_retrains_in_containers(trained, tracking, object_store,
+                                                   docker_host, tmp_path):
+    """The monitoring pipeline with every task in the components image: a drifted window
+    runs the retrain branch, which registers a new version through the same gate."""
+    import kfp.local
+    import mlflow
+    from docker.types import Mount
+
+    from kubecycle.pipelines.containers import (
+        container_runner,
+        host_mounts,
+        open_umask,
+        waited_containers,
+    )
+    from kubecycle.pipelines.monitoring import build_monitoring_pipeline
+
+    cfg = load_config(EXAMPLES_DIR / "penguins.yaml")
+    cfg = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update={"retrain": True})})
+    window = tmp_path / "window"
+    window.mkdir()
+    penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv").sample(300, replace=True, random_state=2)
+    penguins.assign(body_mass_g=penguins.body_mass_g + 1500, island="Biscoe", sex="male",
+                    flipper_length_mm=penguins.flipper_length_mm + 25).to_parquet(
+        window / "drifted.parquet")
+    root = tmp_path / "kfp"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    mounts = [*host_mounts(cfg), Mount(str(window), str(window), type="bind", read_only=True)]
+    with environment({"DOCKER_HOST": docker_host}), waited_containers(), open_umask():
+        kfp.local.init(runner=container_runner(mounts, {"MLFLOW_DISABLE_TELEMETRY": "true"}),
+                       pipeline_root=str(root), raise_on_error=True)
+        build_monitoring_pipeline(cfg)(config=cfg.to_json(), tracking_uri=tracking,
+                                       current=str(window / "drifted.parquet"))
+    client = mlflow.MlflowClient(tracking, registry_uri=tracking)
+    versions = client.search_model_versions("name = 'penguins-species'")
+    assert len(versions) >= 2  # the retrain branch ran in containers and registered a version

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +44,7 @@ def write_config(folder: Path, data: dict, **extra) -> Path:
     return path
 
 
-def test_demo_twice_promotes_then_gates(tmp_path):
+def test_demo_twice_promotes_then_gates(tmp_path, servers):
     """No config, no tracking URI: the shipped demo on a local store, run twice."""
     first = kubecycle("run", "--output", str(tmp_path / "one"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -109,31 +108,18 @@ def test_demo_twice_promotes_then_gates(tmp_path):
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert list((tmp_path / "export").glob("*.bento"))
     port = free_port()
-    server = subprocess.Popen([KUBECYCLE, "serve", "--port", str(port)], cwd=tmp_path,
-                              env=user_env(tmp_path, KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS="0.5"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = servers.start([KUBECYCLE, "serve", "--port", str(port)],
+                           user_env(tmp_path, KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS="3600"), port,
+                           tmp_path, tmp_path / "serve.log")
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "serve failed"
-            time.sleep(0.5)
         records = window.drop(columns="species").head(50)
         body = {"records": records.astype(object).where(records.notna(), None).to_dict("records")}
         answer = requests.post(f"{base}/predict_batch", json=body, timeout=60)
         assert answer.status_code == 200, answer.text
         assert len(answer.json()["predictions"]) == 50
-        log = home / "inference-log"
-        while not list(log.glob("*.parquet")) and time.monotonic() < deadline:
-            time.sleep(0.5)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)  # SIGTERM: the rows still buffered are written as it stops
     assert not (tmp_path / "user-home" / "bentoml").exists()  # one store: KUBECYCLE_HOME's
     served = kubecycle("monitor", "--current", str(home / "inference-log"), "--window", "1h",
                        "-o", str(tmp_path / "mon-log"), cwd=tmp_path)

@@ -33,23 +33,12 @@ def test_serving_fields_follow_the_contract(penguins):
     assert fields["bill_length_mm"] == {"kind": "numeric"}
 
 
-def _serve(tag: str, env: dict, cwd: Path):
-    bentoml = str(Path(sys.executable).parent / "bentoml")
+def _serve(servers, tag: str, env: dict, cwd: Path):
+    """`bentoml serve` in its own process group (stopped and reaped with it after the test)."""
     port = free_port()
-    log = (cwd / "serve.log").open("w")  # read it when serve does not come up
-    server = subprocess.Popen([bentoml, "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return server, base
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, "bentoml serve did not become ready"
-        assert server.poll() is None, "bentoml serve exited"
-        time.sleep(0.5)
+    server = servers.start([str(Path(sys.executable).parent / "bentoml"), "serve", tag, "--host",
+                            "127.0.0.1", "--port", str(port)], env, port, cwd, cwd / "serve.log")
+    return server, f"http://127.0.0.1:{port}"
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -57,7 +46,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path):
+def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path, servers):
     # any column name works as a request field, even those pydantic reserves or rewrites
     mixed = mixed.rename(columns={"customer_id": "_id", "member": "json", "x2": "x2 (cm)"})
     result = clean(mixed, "churn")
@@ -76,7 +65,7 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
            "KUBECYCLE_INFERENCE_LOG": str(log), "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.5"}
     subprocess.run([str(Path(sys.executable).parent / "bentoml"), "import",
                     packaged.export_path], env=env, check=True, capture_output=True)
-    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    server, base = _serve(servers, packaged.bento_tag, env, tmp_path)
     try:
         rows = _records(mixed[columns].head(5))
         one = requests.post(f"{base}/predict", json={"record": rows[0]}, timeout=30)
@@ -115,12 +104,11 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
         logged = pd.concat(read_window(log))
         assert len(logged) == 6 and {"prediction", "timestamp", "x1"} <= set(logged.columns)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)
 
 
 @pytest.mark.slow
-def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path):
+def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path, servers):
     result = clean(penguins, "species")
     plan = plan_features(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
@@ -134,7 +122,7 @@ def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path):
     store = Path(bentoml.get(packaged.bento_tag).path).parents[2]  # BentoML's in-process home
     env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": str(blocker / "log"),
            "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.3"}
-    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    server, base = _serve(servers, packaged.bento_tag, env, tmp_path)
     try:
         record = _records(penguins.drop(columns="species").head(1))[0]
         for _ in range(3):
@@ -148,12 +136,11 @@ def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path):
         assert 'kubecycle_inference_log_dropped_total{reason="write_failed"} 3.0' in metrics
         assert requests.post(f"{base}/predict", json={"record": record}, timeout=30).ok
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)
 
 
 @pytest.mark.slow
-def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_path):
+def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_path, servers):
     result = clean(penguins, "species")
     plan = plan_features(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("random_forest", "f1", {"n_estimators": 50},
@@ -170,7 +157,7 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
     store = Path(bento.path).parents[2]
     features = result.frame.drop(columns="species")
     env = {**os.environ, "BENTOML_HOME": str(store)}
-    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    server, base = _serve(servers, packaged.bento_tag, env, tmp_path)
     try:
         rows = _records(features)
         answer = requests.post(f"{base}/predict_batch", json={"records": rows}, timeout=60)
@@ -182,12 +169,11 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
         one = requests.post(f"{base}/predict", json={"record": rows[3]}, timeout=30).json()
         assert one["prediction"] == body["predictions"][3] and one["model_version"] == "3"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)
 
 
 @pytest.mark.slow
-def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket):
+def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket, servers):
     result = clean(penguins, "species")
     plan = plan_features(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
@@ -209,7 +195,7 @@ def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket):
     sink = f"{s3_bucket}/serving/inference-log"
     env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": sink,
            "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "0.3"}  # AWS_* point at the stand-in
-    server, base = _serve(packaged.bento_tag, env, tmp_path)
+    server, base = _serve(servers, packaged.bento_tag, env, tmp_path)
     try:
         records = _records(penguins.drop(columns="species").head(4))
         assert requests.post(f"{base}/predict_batch", json={"records": records}, timeout=30).ok
@@ -226,5 +212,4 @@ def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket):
         assert "kubecycle_inference_log_dropped_total{" not in metrics or \
             'reason="write_failed"} 0.0' in metrics
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -48,7 +47,7 @@ def _rss_mb(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, module_servers):
     """A penguins bento (ONNX runtime) served by `bentoml serve` for this module, with a
     datetime column, so that fuzzed dates (any year, any offset) reach the feed."""
     import bentoml
@@ -66,28 +65,13 @@ def service(tmp_path_factory):
     port = free_port()
     env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": str(folder / "log"),
            "KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS": "1"}
-    log = (folder / "serve.log").open("w")
-    server = subprocess.Popen(
+    server = module_servers.start(
         [str(Path(sys.executable).parent / "bentoml"), "serve", packaged.bento_tag,
-         "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-        stderr=log)
+         "--host", "127.0.0.1", "--port", str(port)], env, port, log=folder / "serve.log")
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "bentoml serve failed"
-        time.sleep(0.5)
     record = result.frame.drop(columns="species").head(1).astype(object)
-    try:
-        yield {"base": base, "pid": server.pid, "model": model,
-               "record": record.where(record.notna(), None).to_dict("records")[0]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    yield {"base": base, "pid": server.pid, "model": model,
+           "record": record.where(record.notna(), None).to_dict("records")[0]}
 
 
 @pytest.mark.slow
