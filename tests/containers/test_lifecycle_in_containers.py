@@ -24,7 +24,14 @@ from kubecycle.tracking import free_port
 
 from .conftest import RELEASE
 from .pod import PodRunner, pod_spec, wait_http
-from .test_mlflow_image import assert_restricted, mlflow_values, prepare_database, start_mlflow
+from .test_mlflow_image import (
+    PROBE,
+    assert_restricted,
+    check_probe,
+    mlflow_values,
+    prepare_database,
+    start_mlflow,
+)
 
 BUCKET = "kubecycle-bentos"
 
@@ -219,6 +226,24 @@ def test_monitoring_job_reads_what_serving_logged(engine, render, tracking, serv
         result = pod.run("monitor")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "rows" in result.stdout + result.stderr
+    finally:
+        pod.remove_all()
+
+
+def test_components_image_runs_restricted_with_runtime_dependencies_only(
+        engine, render, tracking, served_log, tmp_path):
+    pod = monitoring_pod(engine, render, tracking, served_log, tmp_path)
+    container = pod.spec["containers"][0]
+    container["command"] = ["python3", "-c", PROBE + (
+        "import importlib.util\n"
+        "print([m for m in ('pytest', 'ruff', 'moto', 'schemathesis', 'kmock')"
+        " if importlib.util.find_spec(m)])")]
+    container["args"] = []
+    try:
+        result = pod.run("monitor", timeout=300)
+        assert result.returncode == 0, result.stderr
+        check_probe(result.stdout.strip().rsplit("\n", 1)[0])
+        assert result.stdout.strip().endswith("[]"), result.stdout  # no test tools
     finally:
         pod.remove_all()
 

@@ -49,15 +49,29 @@ def assert_tracks(url: str) -> None:
     assert found["experiment"]["name"] == name
 
 
+PROBE = """
+import os
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+print(os.getuid(), os.getgid(), status["CapEff"].strip(), status["NoNewPrivs"].strip())
+try:
+    open("/probe", "w")
+except OSError as error:
+    print("refused", error.errno)
+"""
+
+
 def assert_restricted(pod: PodRunner, container: str) -> None:
-    """uid 10001, and the root filesystem refuses writes."""
-    probe = pod.exec(container, "python3", "-c",
-                     "import os; print(os.getuid(), os.getgid())\n"
-                     "try:\n open('/probe', 'w')\nexcept OSError as e: print('refused', e.errno)")
+    """uid 10001, no capabilities, no privilege escalation, a root filesystem that refuses
+    writes: checked inside the running container."""
+    probe = pod.exec(container, "python3", "-c", PROBE)
     assert probe.returncode == 0, probe.stderr
-    lines = probe.stdout.split("\n")
-    assert lines[0] == "10001 10001", probe.stdout
-    assert lines[1].startswith("refused"), probe.stdout
+    check_probe(probe.stdout)
+
+
+def check_probe(output: str) -> None:
+    lines = output.strip().split("\n")
+    assert lines[0] == "10001 10001 0000000000000000 1", output
+    assert lines[1].startswith("refused"), output
 
 
 def test_mlflow_with_the_in_chart_postgresql_and_metrics(engine, render, tmp_path, postgres_url):

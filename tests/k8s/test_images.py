@@ -30,9 +30,26 @@ def test_multi_stage_non_root_with_configurable_base(dockerfile):
     assert user and user[-1].split()[1].split(":")[0] not in ("0", "root")
 
 
-def test_components_image_installs_the_lock(dockerfile=REPO / "images/components/Dockerfile"):
+def test_components_image_installs_runtime_dependencies_at_the_lock(
+        dockerfile=REPO / "images/components/Dockerfile"):
     text = dockerfile.read_text()
     assert text.index("COPY requirements.lock") < text.index("COPY src"), "dependency layer first"
+    # the project's [project.dependencies] constrained by the lock, never the lock itself
+    # (it pins the test tools too)
+    assert "['project']['dependencies']" in text and "-c requirements.lock -r /tmp/runtime.txt" in text
+    assert "-r requirements.lock" not in text and "pip check" in text
+    for folder in ("src", "components", "pipelines", "examples", "manifests"):
+        assert f"COPY {folder} ./{folder}" in text, f"{folder} is a package folder of pyproject"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_mlflow_telemetry_is_off(dockerfile):
+    assert "MLFLOW_DISABLE_TELEMETRY=true" in dockerfile.read_text()
+
+
+def test_docker_context_holds_every_package_folder():
+    ignored = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()}
+    assert not ignored & {"src", "components", "pipelines", "examples", "manifests"}
 
 
 def _pins(path) -> dict[str, str]:
@@ -60,6 +77,23 @@ def test_serving_requirements_are_the_lock_plus_s3fs():
                             "botocore"}
     # aiobotocore pins botocore narrowly; the lock's botocore is moto's (dev), see the file
     assert {n: v for n, v in serving.items() if lock.get(n, v) != v}.keys() <= {"botocore"}
+
+
+MLFLOW = REPO / "images" / "mlflow"
+
+
+def test_mlflow_requirements_are_the_whole_pinned_closure():
+    """Every line pinned (installed --no-deps, then pip check), the drivers of each backend and
+    the exporter behind --expose-prometheus there, versions shared with the lock equal."""
+    text = (MLFLOW / "requirements.txt").read_text()
+    lines = [x for x in text.splitlines() if x.strip() and not x.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+\-]+", x) for x in lines), lines
+    pins, lock = _pins(MLFLOW / "requirements.txt"), _pins(REPO / "requirements.lock")
+    assert set(pins) >= {"mlflow", "psycopg", "psycopg-binary", "psycopg2-binary", "boto3",
+                         "prometheus-flask-exporter", "sqlalchemy", "pandas"}
+    assert {n: v for n, v in pins.items() if lock.get(n, v) != v} == {}
+    dockerfile = (MLFLOW / "Dockerfile").read_text()
+    assert "--no-deps -r /tmp/requirements.txt" in dockerfile and "pip check" in dockerfile
 
 
 def test_serving_image_runtime_layout():
