@@ -108,9 +108,9 @@ def measure(step: str, folder: Path, case: Case) -> dict[str, Any]:
     import scipy.stats  # noqa: F401
 
     from kubecycle.components.monitor.drift import detect_drift
-    from kubecycle.components.monitor.reference import ReferenceStats, build_reference, evidently_kind
     from kubecycle.components.monitor.report import evidently_drift
     from kubecycle.components.monitor.window import read_window
+    from kubecycle.reference import ReferenceStats, build_reference, evidently_kind
 
     seconds, drifted = 0.0, []
     reference_path, current_path = folder / "reference.parquet", folder / "current.parquet"

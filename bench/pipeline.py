@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from kubecycle.artifacts import read_table, write_table
-from kubecycle.components.evaluate.core import evaluate_model
 from kubecycle.components.evaluate.core import write_report as write_evaluation_report
 from kubecycle.components.explain.core import explain_model, write_report, write_summary_plot
 from kubecycle.components.explore.core import build_eda_report
@@ -42,6 +41,7 @@ from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.tune.core import tune_family
 from kubecycle.components.validate.core import clean
 from kubecycle.config import KubecycleConfig, load_config, parse_config
+from kubecycle.evaluation import evaluate_model
 from kubecycle.examples import DEMO_CONFIG
 
 RATIO_TARGET, RATIO_ROWS, DEMO_TARGET_SECONDS = 1.25, 1_000_000, 60.0

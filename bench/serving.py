@@ -57,9 +57,9 @@ import requests
 
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
+from kubecycle.modelling import TuneResult
 from kubecycle.tracking import free_port
 
 HERE = Path(__file__).resolve().parent

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import DeployError
-from kubecycle.pipelines.serve import BENTO_URI_TAG
-from kubecycle.registry import resolve_version
+from kubecycle.registry import BENTO_URI_TAG, bento_name, resolve_version
 
 if TYPE_CHECKING:
     from kubecycle.components.deploy.core import ServingTarget
@@ -25,7 +24,6 @@ def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None 
     The MLflow tracking URI must already be set.
     """
     from kubecycle.components.deploy.core import ServingTarget
-    from kubecycle.components.package.core import bento_name
 
     version = resolve_version(model, cfg.mlflow.model_name)
     name = bento_name(version.name)

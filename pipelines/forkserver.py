@@ -44,7 +44,7 @@ PRELOAD = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.pi
            "mlflow.sklearn", "kubecycle.config", "kubecycle.artifacts", "kubecycle.tracking")
 # imported between tasks while the server is idle: what one or two stages need
 PRELOAD_LATER = ("optuna", "skops.io", "evidently.presets", "matplotlib.pyplot", "shap",
-                 "skl2onnx", "kubecycle.components.monitor.reference")
+                 "skl2onnx", "kubecycle.reference")
 # never preloaded: onnxruntime starts threads at import that a forked child lacks
 POLL_SECONDS = 0.05
 MAX_SOCKET_PATH = 100

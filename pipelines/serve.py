@@ -10,14 +10,18 @@ from typing import TYPE_CHECKING, NoReturn
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PackagingError
-from kubecycle.registry import RegisteredVersion, load_contract, load_test_rows, resolve_version
+from kubecycle.registry import (
+    BENTO_TAG,
+    BENTO_URI_TAG,
+    RegisteredVersion,
+    load_contract,
+    load_test_rows,
+    resolve_version,
+)
 from kubecycle.settings import bentoml_home, kubecycle_home
 
 if TYPE_CHECKING:
     from kubecycle.components.package.onnx_export import OnnxCheck
-
-BENTO_TAG = "kubecycle.bento_tag"
-BENTO_URI_TAG = "kubecycle.bento_uri"  # the exported archive a cluster imports (deploy pins it)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from kubecycle.components.tune.component import candidate_families, tune_family
 from kubecycle.components.validate.component import validate_data
 
 if TYPE_CHECKING:
-    from kubecycle.config import ClusterConfig, KubecycleConfig
+    from kubecycle.cluster_config import ClusterConfig
+    from kubecycle.config import KubecycleConfig
 
 PIPELINE_NAME = "kubecycle-training"
 

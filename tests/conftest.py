@@ -457,9 +457,9 @@ def penguins_bento() -> dict[str, Any]:
     from kubecycle.components.features.core import plan_features
     from kubecycle.components.package.core import build_bento
     from kubecycle.components.train.core import fit_final, select_best
-    from kubecycle.components.tune.core import TuneResult
     from kubecycle.components.validate.core import clean
     from kubecycle.config import FeatureConfig
+    from kubecycle.modelling import TuneResult
 
     result = clean(pd.read_csv(EXAMPLES_DIR / "penguins.csv"), "species")
     model = fit_final(plan_features(result.contract, FeatureConfig()),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from kubecycle.errors import DeployError
+from kubecycle.registry import bento_name
 
 SERVING_FILES = (
     "inference-log-pvc.yaml",
@@ -244,8 +245,6 @@ def canary_share(stable: int, canary: int) -> float:
 def target_from_annotations(annotations: dict[str, str], prefix: str = "kubecycle.io/"
                             ) -> ServingTarget | None:
     """The target recorded on a live Deployment (current or, with PREVIOUS, the one before)."""
-    from kubecycle.components.package.core import bento_name
-
     name = annotations.get(f"{prefix}model-name")
     version = annotations.get(f"{prefix}model-version")
     uri = annotations.get(f"{prefix}bento-uri")

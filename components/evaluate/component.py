@@ -24,8 +24,8 @@ def evaluate_model(
     import mlflow
 
     from kubecycle.artifacts import read_json, read_table, write_json
-    from kubecycle.components.evaluate.core import evaluate_model as evaluate
     from kubecycle.components.evaluate.core import write_report
+    from kubecycle.evaluation import evaluate_model as evaluate
 
     feature_plan = read_json(plan.path)
     result = evaluate(joblib.load(model.path), read_table(test.path), feature_plan["target"],

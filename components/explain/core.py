@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kubecycle.catalog import Task
-from kubecycle.components.tune.core import split_xy
+from kubecycle.modelling import split_xy
 
 EXPLAIN_ROWS = 200
 BACKGROUND_ROWS = 100

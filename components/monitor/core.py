@@ -18,10 +18,10 @@ import pandas as pd
 from kubecycle.components.monitor.drift import DriftEngine, DriftResult
 from kubecycle.components.monitor.policy import RetrainDecision, decide_retrain
 from kubecycle.components.monitor.quality import DataQuality, ModelQuality
-from kubecycle.components.monitor.reference import ReferenceStats, build_reference
 from kubecycle.components.monitor.window import TIMESTAMP_COLUMN, read_window
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import DataValidationError, MonitoringError
+from kubecycle.reference import ReferenceStats, build_reference
 from kubecycle.registry import (
     REFERENCE_ARTIFACT,
     REFERENCE_STATS_ARTIFACT,

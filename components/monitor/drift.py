@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.monitor.reference import ColumnReference, ReferenceStats
+from kubecycle.reference import ColumnReference, ReferenceStats
 
 P_VALUE_THRESHOLD = 0.05
 DISTANCE_THRESHOLD = 0.1

@@ -28,7 +28,7 @@ def package_model(
     from kubecycle.artifacts import read_json, write_json
     from kubecycle.components.package.core import build_bento, export_archive
     from kubecycle.config import KubecycleConfig
-    from kubecycle.registry import held_out_rows
+    from kubecycle.registry import BENTO_TAG, BENTO_URI_TAG, held_out_rows
     from kubecycle.settings import bentoml_home
     from kubecycle.tracking import connect
 
@@ -43,15 +43,15 @@ def package_model(
     write_json(os.path.join(bento.path, "bento.json"), result.to_dict())
     bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path,
                            "onnx": result.onnx.reason})
-    tags = {"kubecycle.bento_tag": result.bento_tag, **result.onnx.to_tags()}
+    tags = {BENTO_TAG: result.bento_tag, **result.onnx.to_tags()}
     store = cfg.deploy.bento_store
     if store:  # where the serving pods import from: `kubecycle deploy` pins this URI
-        tags["kubecycle.bento_uri"] = export_archive(
+        tags[BENTO_URI_TAG] = export_archive(
             result.bento_tag, store, os.path.basename(result.export_path))
-        bento.metadata["bento_uri"] = tags["kubecycle.bento_uri"]
+        bento.metadata["bento_uri"] = tags[BENTO_URI_TAG]
     connect(tracking_uri)  # the registry too: never MLFLOW_REGISTRY_URI's
     client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(registered["model_name"], registered["model_version"],
                                      key, value)
-    client.set_tag(run_id, "kubecycle.bento_tag", result.bento_tag)
+    client.set_tag(run_id, BENTO_TAG, result.bento_tag)

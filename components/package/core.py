@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import pandas as pd
 
 from kubecycle.components.package.onnx_export import OnnxCheck, export_onnx
 from kubecycle.errors import PackagingError
-from kubecycle.registry import pinned
+from kubecycle.registry import bento_name, pinned
 
 SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
 ONNX_PACKAGES = ("onnxruntime",)
@@ -33,11 +32,6 @@ class PackageResult:
     def to_dict(self) -> dict:
         return {"bento_tag": self.bento_tag, "model_tag": self.model_tag,
                 "export_path": self.export_path, "onnx": self.onnx.__dict__}
-
-
-def bento_name(model_name: str) -> str:
-    """A valid BentoML name (lowercase letters, digits, '-', '_', '.') for a model name."""
-    return re.sub(r"[^a-z0-9_.-]", "-", model_name.lower()).strip("-.") or "kubecycle-model"
 
 
 def _build_context(folder: Path, info: dict, graph: bytes | None) -> None:

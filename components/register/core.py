@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 
 from kubecycle.catalog import METRICS, Task
-from kubecycle.components.evaluate.core import score
-from kubecycle.components.monitor.reference import build_reference
 from kubecycle.components.register.gate import GateDecision, decide
-from kubecycle.components.tune.core import split_xy
 from kubecycle.errors import TrackingError
+from kubecycle.evaluation import score
+from kubecycle.modelling import split_xy
+from kubecycle.reference import build_reference
 from kubecycle.registry import (
     CHALLENGER,
     CHAMPION,

@@ -22,10 +22,9 @@ def train_model(
     import mlflow
 
     from kubecycle.artifacts import read_json, read_table, write_json
-    from kubecycle.components.features.core import FeaturePlan
     from kubecycle.components.train.core import fit_final, select_best
-    from kubecycle.components.tune.core import TuneResult
     from kubecycle.config import KubecycleConfig
+    from kubecycle.modelling import FeaturePlan, TuneResult
 
     cfg = KubecycleConfig.from_json(config)
     results = [TuneResult(**read_json(item.path)) for item in tune_results]

@@ -9,9 +9,8 @@ from typing import Any
 import pandas as pd
 
 from kubecycle.catalog import get_family
-from kubecycle.components.features.core import FeaturePlan
-from kubecycle.components.tune.core import TuneResult, make_model, split_xy
 from kubecycle.errors import TrainingError
+from kubecycle.modelling import FeaturePlan, TuneResult, make_model, split_xy
 
 
 @dataclass(frozen=True)

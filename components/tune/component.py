@@ -35,9 +35,9 @@ def tune_family(
     import mlflow
 
     from kubecycle.artifacts import read_json, read_table, write_json
-    from kubecycle.components.features.core import FeaturePlan
     from kubecycle.components.tune.core import tune_family as search
     from kubecycle.config import KubecycleConfig
+    from kubecycle.modelling import FeaturePlan
 
     cfg = KubecycleConfig.from_json(config)
     mlflow.set_tracking_uri(tracking_uri)

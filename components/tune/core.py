@@ -3,82 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kubecycle.catalog import METRICS, FamilySpec, Task, get_family
-from kubecycle.components.features.core import FeaturePlan, build_preprocessor
+from kubecycle.catalog import FamilySpec, Task, get_family
 from kubecycle.config import KubecycleConfig, ParamSpace
+from kubecycle.modelling import FeaturePlan, TuneResult, make_model, scorer_for, split_xy, to_metric_units
 from kubecycle.settings import TUNE_THREADS_ENV
 
 GRID_POINTS_PER_AXIS = 3
-
-
-@dataclass
-class TuneResult:
-    """The outcome of one family's search; score is 'greater is better' (sklearn scorer)."""
-
-    family: str
-    metric: str
-    best_params: dict[str, Any] = field(default_factory=dict)
-    score: float | None = None  # best mean CV scorer value (greater is better)
-    cv_metric: float | None = None  # the same in the metric's own units (e.g. RMSE > 0)
-    cv_std: float | None = None
-    trials: int = 0
-    failed_trials: int = 0
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def make_estimator(spec: FamilySpec, params: dict[str, Any], seed: int):
-    """Instantiate a family's estimator with its fixed arguments, params and a seed."""
-    module, _, name = spec.estimator.partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    arguments = {**spec.fixed, **params}
-    if "random_state" in cls().get_params():
-        arguments.setdefault("random_state", seed)
-    return cls(**arguments)
-
-
-def make_model(plan: FeaturePlan, spec: FamilySpec, params: dict[str, Any], seed: int):
-    """The full model Pipeline: preprocessing then estimator (serving sees raw columns)."""
-    from sklearn.pipeline import Pipeline
-
-    return Pipeline([("preprocess", build_preprocessor(plan)),
-                     ("model", make_estimator(spec, params, seed))])
-
-
-def silhouette_scorer(estimator, X, y=None) -> float:
-    """Silhouette of the clusters a fitted clustering Pipeline assigns to X (-1 if one)."""
-    from sklearn.metrics import silhouette_score
-
-    labels = estimator.predict(X)
-    if len(set(labels)) < 2:
-        return -1.0
-    encoded = estimator[:-1].transform(X)
-    sample = min(len(labels), 5000)
-    return float(silhouette_score(encoded, labels, sample_size=sample, random_state=0))
-
-
-def scorer_for(metric: str) -> str | Callable:
-    spec = METRICS[metric]
-    return spec.scorer if spec.scorer is not None else silhouette_scorer
-
-
-def to_metric_units(metric: str, score: float) -> float:
-    """sklearn's neg_* scorers report -error; give the error back."""
-    scorer = METRICS[metric].scorer
-    return -score if scorer is not None and scorer.startswith("neg_") else score
 
 
 def _spaces(spec: FamilySpec, cfg: KubecycleConfig) -> dict[str, ParamSpace]:
@@ -132,12 +71,6 @@ def _cv(task: Task, folds: int, y: pd.Series | None, seed: int):
         return StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True,
                                random_state=seed)
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
-
-
-def split_xy(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, pd.Series | None]:
-    if target is None:
-        return frame, None
-    return frame.drop(columns=[target]), frame[target]
 
 
 def tune_family(

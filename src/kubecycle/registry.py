@@ -1,8 +1,10 @@
-"""Reading the MLflow model registry: the champion and what was registered with it."""
+"""The MLflow model registry: its vocabulary (aliases, artifacts, tags, bento names), the
+champion and what was registered with it."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,9 +22,23 @@ REFERENCE_ARTIFACT = "reference/reference.parquet"
 REFERENCE_STATS_ARTIFACT = "reference/stats.json"  # precomputed once, read by monitoring
 TEST_ARTIFACT = "evaluation/test.parquet"  # held-out rows; packaging verifies ONNX graphs on them
 TEST_ROWS = 10_000  # at most this many held-out rows are kept with a version
+BENTO_TAG = "kubecycle.bento_tag"  # the bento built for a version (on the version and the run)
+BENTO_URI_TAG = "kubecycle.bento_uri"  # the exported archive a cluster imports (deploy pins it)
 # what loading a registered Pipeline needs (saved with skops; kubecycle's own transformers are
 # copied into bentos, not pip-installable)
 MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "skops")
+
+
+def bento_name(model_name: str) -> str:
+    """A valid BentoML name (lowercase letters, digits, '-', '_', '.') for a model name.
+
+    Args:
+        model_name: The MLflow registered model name.
+
+    Returns:
+        The name its bentos (and the serving pods' KUBECYCLE_BENTO_NAME) carry.
+    """
+    return re.sub(r"[^a-z0-9_.-]", "-", model_name.lower()).strip("-.") or "kubecycle-model"
 
 
 def held_out_rows(test: pd.DataFrame, seed: int) -> pd.DataFrame:

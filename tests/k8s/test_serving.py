@@ -185,7 +185,7 @@ def test_autoscaling_off_renders_fixed_replicas_and_no_hpa(k8s):
 
 
 def test_pinning_another_version_moves_the_archive_and_the_labels(k8s):
-    from kubecycle.components.package.core import bento_name
+    from kubecycle.registry import bento_name
 
     documents = _chart(k8s, "--set", "serving.model.name=Penguins_Species.V2",
                        "--set", "serving.model.version=12",

@@ -11,7 +11,8 @@ from kfp import dsl
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from kubecycle.config import CLUSTER_STAGES, parse_config
+from kubecycle.cluster_config import CLUSTER_STAGES
+from kubecycle.config import parse_config
 from kubecycle.errors import ConfigError
 from kubecycle.pipelines.run import compile_pipeline
 from kubecycle.pipelines.training import _settle

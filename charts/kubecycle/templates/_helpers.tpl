@@ -124,7 +124,7 @@ checkov.io/skip2: CKV_K8S_15=IfNotPresent suits immutable version tags; pullPoli
 {{- printf "%s%s%s" $repo (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
 {{- end -}}
 
-{{/* The bento name `kubecycle package` gives a model (kubecycle.components.package.core.bento_name). */}}
+{{/* The bento name `kubecycle package` gives a model (kubecycle.registry.bento_name). */}}
 {{- define "kubecycle.serving.bentoName" -}}
 {{- $derived := regexReplaceAll "[^a-z0-9_.-]" (lower .Values.serving.model.name) "-" | trimAll "-." -}}
 {{- default (default "kubecycle-model" $derived) .Values.serving.bentoName -}}

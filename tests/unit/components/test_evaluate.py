@@ -2,12 +2,13 @@ import math
 
 import pytest
 
-from kubecycle.components.evaluate.core import evaluate_model, score, write_report
+from kubecycle.components.evaluate.core import write_report
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
+from kubecycle.evaluation import evaluate_model, score
+from kubecycle.modelling import TuneResult
 
 
 def fitted(frame, target, family, task_metric, **params):

@@ -1,10 +1,11 @@
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.features.core import FeaturePlan, build_preprocessor, plan_features
+from kubecycle.components.features.core import plan_features
 from kubecycle.components.features.transformers import DatetimeExpander
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
+from kubecycle.modelling import FeaturePlan, build_preprocessor
 
 
 def test_plan_routes_columns_by_kind(mixed):

@@ -12,9 +12,9 @@ from kubecycle.components.package.core import serving_fields
 from kubecycle.components.package.onnx_export import compare, convert, export_onnx, session
 from kubecycle.components.package.onnx_feed import build_feed, labels_as_classes
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
+from kubecycle.modelling import TuneResult
 
 
 def _fit(frame: pd.DataFrame, target: str | None, family: str, params: dict | None = None,

@@ -19,10 +19,10 @@ from schemathesis import GenerationMode
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.package.core import build_bento
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 from kubecycle.examples import EXAMPLES_DIR
+from kubecycle.modelling import TuneResult
 from kubecycle.tracking import free_port
 
 LOAD_SECONDS = 20

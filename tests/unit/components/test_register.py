@@ -4,15 +4,15 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from kubecycle.components.evaluate.core import evaluate_model
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.register.core import register_model
 from kubecycle.components.split.core import split_frame
 from kubecycle.components.track.core import start_parent_run
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import parse_config
+from kubecycle.evaluation import evaluate_model
+from kubecycle.modelling import TuneResult
 from kubecycle.registry import CHAMPION, load_contract, version_by_alias
 
 

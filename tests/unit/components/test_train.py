@@ -2,10 +2,10 @@ import pytest
 
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 from kubecycle.errors import TrainingError
+from kubecycle.modelling import TuneResult
 
 
 def test_select_best_by_score_and_keeps_errors():

@@ -2,9 +2,10 @@ import pandas as pd
 import pytest
 
 from kubecycle.components.features.core import plan_features
-from kubecycle.components.tune.core import TuneResult, tune_family
+from kubecycle.components.tune.core import tune_family
 from kubecycle.components.validate.core import clean
 from kubecycle.config import parse_config
+from kubecycle.modelling import TuneResult
 
 
 def _setup(frame: pd.DataFrame, target: str | None, **overrides):

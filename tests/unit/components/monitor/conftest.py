@@ -7,15 +7,15 @@ import re
 import mlflow
 import pytest
 
-from kubecycle.components.evaluate.core import evaluate_model
 from kubecycle.components.features.core import plan_features
 from kubecycle.components.register.core import register_model
 from kubecycle.components.split.core import split_frame
 from kubecycle.components.track.core import start_parent_run
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import TuneResult
 from kubecycle.components.validate.core import clean
 from kubecycle.config import KubecycleConfig, parse_config
+from kubecycle.evaluation import evaluate_model
+from kubecycle.modelling import TuneResult
 
 
 def register_penguins(penguins, server: str, name: str, **monitoring) -> KubecycleConfig:

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 from kubecycle.components.monitor.drift import DriftEngine, detect_drift
-from kubecycle.components.monitor.reference import ReferenceStats, build_reference, evidently_kind
 from kubecycle.components.monitor.report import evidently_drift
+from kubecycle.reference import ReferenceStats, build_reference, evidently_kind
 
 
 def chunks(frame: pd.DataFrame, size: int = 997):

@@ -1,5 +1,8 @@
 """Reference statistics, computed once from the registered reference sample.
 
+Shared by two stages: register computes them with each version, monitor bins the current
+window against them.
+
 Numeric columns keep their exact sorted distinct values (or, for very large references,
 quantile points), so the current window can be binned against them and the drift tests
 computed from counts; categorical columns keep their value counts.
