@@ -25,12 +25,12 @@ ConfigArg = Annotated[Path | None, typer.Argument(
 @app.callback()
 def _stores() -> None:
     """kubecycle: the tabular ML lifecycle on Kubeflow Pipelines."""
-    from kubecycle.settings import bentoml_home
+    from kubecycle.settings import BENTOML_HOME, MLFLOW_DISABLE_TELEMETRY, bentoml_home
 
     # BentoML reads its store location once; every command and the tasks of a run share it
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    os.environ.setdefault(BENTOML_HOME.name, str(bentoml_home()))
     # MLflow's telemetry thread: no use without egress, and it races readers of os.environ
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault(MLFLOW_DISABLE_TELEMETRY.name, "true")
 
 
 def _load(config: Path | None):

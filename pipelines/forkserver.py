@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kubecycle.pipelines.forkserver_client import HEADER, STATUS
+from kubecycle.settings import FORKSERVER
 
-ENABLE_ENV = "KUBECYCLE_FORKSERVER"  # "0"/"false"/"no"/"off" disables, "1"/... forces it
 # imported before the server answers: what nearly every task needs
 PRELOAD = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.pipeline",
            "sklearn.compose", "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
@@ -54,10 +54,8 @@ RECEIVE_TIMEOUT_SECONDS = 10.0
 
 def enabled() -> bool:
     """On by default on Linux; KUBECYCLE_FORKSERVER overrides."""
-    setting = os.environ.get(ENABLE_ENV, "").strip().lower()
-    if setting in ("0", "false", "no", "off"):
-        return False
-    return bool(setting) or sys.platform == "linux"
+    setting = FORKSERVER.get()
+    return sys.platform == "linux" if setting is None else setting
 
 
 def _preload(module: str) -> None:

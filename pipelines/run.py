@@ -18,7 +18,14 @@ from typing import Any
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PipelineRunError
-from kubecycle.settings import TUNE_THREADS_ENV, kubecycle_home
+from kubecycle.settings import (
+    BENTOML_HOME,
+    HOME,
+    MLFLOW_DISABLE_TELEMETRY,
+    TMPDIR,
+    TUNE_THREADS,
+    kubecycle_home,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TASK_STARTED = re.compile(r"Executing task '([^']+)'")
@@ -80,16 +87,16 @@ def _scratch(home: Path) -> Iterator[Path]:
     each task's launcher leave folders in the temp dir otherwise."""
     folder = home / "tmp" / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
-    before_env, before_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
-    os.environ["TMPDIR"], tempfile.tempdir = str(folder), str(folder)
+    before_env, before_tempdir = TMPDIR.get(), tempfile.tempdir
+    os.environ[TMPDIR.name], tempfile.tempdir = str(folder), str(folder)
     try:
         yield folder
     finally:
         tempfile.tempdir = before_tempdir
         if before_env is None:
-            os.environ.pop("TMPDIR", None)
+            os.environ.pop(TMPDIR.name, None)
         else:
-            os.environ["TMPDIR"] = before_env
+            os.environ[TMPDIR.name] = before_env
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -164,12 +171,12 @@ def run_local(
     output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
     output.mkdir(parents=True, exist_ok=True)
     task_environment = {
-        "KUBECYCLE_HOME": str(home),
-        "BENTOML_HOME": os.environ.get("BENTOML_HOME") or str(home / "bentoml"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
+        HOME.name: str(home),
+        BENTOML_HOME.name: BENTOML_HOME.get() or str(home / "bentoml"),
+        MLFLOW_DISABLE_TELEMETRY.name: "true",
         # parallel tune tasks each get a share of the cores (OpenMP in HistGradientBoosting
         # spins badly when oversubscribed); the other stages keep all of them
-        TUNE_THREADS_ENV: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
+        TUNE_THREADS.name: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
     }
     started = time.monotonic()
     # the fork server imports the heavy libraries while the tracking server starts
@@ -229,8 +236,8 @@ def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
     pipeline_root.chmod(0o777)
     forwarded = {k: v for k, v in os.environ.items()
                  if k.startswith("AWS_") or k == "MLFLOW_S3_ENDPOINT_URL"}
-    environment = {**forwarded, "MLFLOW_DISABLE_TELEMETRY": "true",
-                   TUNE_THREADS_ENV: task_environment[TUNE_THREADS_ENV]}
+    environment = {**forwarded, MLFLOW_DISABLE_TELEMETRY.name: "true",
+                   TUNE_THREADS.name: task_environment[TUNE_THREADS.name]}
     return container_runner(host_mounts(cfg), environment)
 
 

@@ -18,7 +18,7 @@ from kubecycle.registry import (
     load_test_rows,
     resolve_version,
 )
-from kubecycle.settings import bentoml_home, kubecycle_home
+from kubecycle.settings import BENTOML_HOME, INFERENCE_LOG, bentoml_home, kubecycle_home
 
 if TYPE_CHECKING:
     from kubecycle.components.package.onnx_export import OnnxCheck
@@ -86,7 +86,7 @@ def serve_command(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
     sink = str(inference_log or kubecycle_home() / "inference-log")
     if "://" not in sink:  # the workers run in the bento's folder
         sink = str(Path(sink).expanduser().resolve())
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home()), "KUBECYCLE_INFERENCE_LOG": sink}
+    env = {**os.environ, BENTOML_HOME.name: str(bentoml_home()), INFERENCE_LOG.name: sink}
     command = [str(Path(sys.executable).parent / "bentoml"), "serve", bento_tag,
                "--host", host, "--port", str(port)]
     return command, env

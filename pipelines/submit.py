@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
 import re
 import tempfile
 import time
@@ -20,11 +19,10 @@ import requests
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import SubmitError
+from kubecycle.settings import KF_PIPELINES_TOKEN, KF_PIPELINES_UI_ENDPOINT, KFP_TOKEN
 
 DEFAULT_EXPERIMENT = "kubecycle"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
-TOKEN_ENV = ("KUBECYCLE_KFP_TOKEN", "KF_PIPELINES_TOKEN")
-UI_ENV = "KF_PIPELINES_UI_ENDPOINT"  # kfp.Client's own variable for the UI's address
 HEALTHZ = "/apis/v2beta1/healthz"
 FINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")  # kfp's own wait misses CANCELED
 PORT_FORWARD_HINT = "e.g. kubectl -n kubeflow port-forward svc/ml-pipeline 8888:8888 and --host http://localhost:8888"
@@ -94,7 +92,7 @@ def cron_with_seconds(schedule: str) -> str:
 
 def token_from_env() -> str | None:
     """A bearer token for the KFP API: KUBECYCLE_KFP_TOKEN, then KF_PIPELINES_TOKEN."""
-    return next((os.environ[name] for name in TOKEN_ENV if os.environ.get(name)), None)
+    return KFP_TOKEN.get() or KF_PIPELINES_TOKEN.get()
 
 
 def _server_message(body: bytes | str | None) -> str:
@@ -189,7 +187,7 @@ def _client(host: str, token: str | None, namespace: str | None) -> Any:
 
 
 def _ui(host: str) -> str:
-    return (os.environ.get(UI_ENV) or host).rstrip("/")
+    return (KF_PIPELINES_UI_ENDPOINT.get() or host).rstrip("/")
 
 
 def _create(client: Any, host: str, package: str, experiment: str, namespace: str | None,

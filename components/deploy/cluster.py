@@ -20,13 +20,13 @@ MERGE_CONTENT_TYPE = "application/merge-patch+json"
 
 def api_client(kubeconfig: str | None = None, context: str | None = None):
     """A client from the in-cluster service account, else from kubeconfig (and context)."""
-    import os
-
     from kubernetes import client, config
+
+    from kubecycle.settings import KUBERNETES_SERVICE_HOST
 
     configuration = client.Configuration()
     try:
-        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if kubeconfig is None and context is None and KUBERNETES_SERVICE_HOST.get():
             config.load_incluster_config(client_configuration=configuration)
         else:
             config.load_kube_config(config_file=kubeconfig, context=context,

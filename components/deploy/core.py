@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kubecycle import settings
 from kubecycle.errors import DeployError
 from kubecycle.registry import bento_name
 
@@ -38,7 +39,7 @@ MODEL_VERSION = "kubecycle.io/model-version"
 BENTO_URI = "kubecycle.io/bento-uri"
 PREVIOUS = "kubecycle.io/previous-"  # + model-name, model-version, bento-uri: for --rollback
 TRACK = "kubecycle.io/track"
-PIN_ENV = ("KUBECYCLE_BENTO_URI", "KUBECYCLE_BENTO_NAME")
+PIN_ENV = (settings.BENTO_URI.name, settings.BENTO_NAME.name)
 # Set by the chart on an unpinned Deployment it keeps at zero replicas: the count the first pin
 # scales it to (the HPA's minimum, or serving.replicas).
 REPLICAS_WHEN_PINNED = "kubecycle.io/replicas-when-pinned"
@@ -123,7 +124,7 @@ def pin_patch(live: dict[str, Any], target: ServingTarget,
     annotations = target.annotations()
     if previous is not None:
         annotations.update(previous.annotations(PREVIOUS))
-    values = {"KUBECYCLE_BENTO_URI": target.bento_uri, "KUBECYCLE_BENTO_NAME": target.bento_name}
+    values = {settings.BENTO_URI.name: target.bento_uri, settings.BENTO_NAME.name: target.bento_name}
     pod: dict[str, Any] = {}
     for key in ("initContainers", "containers"):
         entries = [{"name": c["name"], "env": [{"name": e["name"], "value": values[e["name"]]}
@@ -161,8 +162,8 @@ def pin_deployment(deployment: dict[str, Any], target: ServingTarget, image: str
         if image:
             container["image"] = image
         names = {e["name"] for e in container.get("env", [])}
-        _set_env(container, {k: v for k, v in {"KUBECYCLE_BENTO_URI": target.bento_uri,
-                                               "KUBECYCLE_BENTO_NAME": target.bento_name}.items()
+        _set_env(container, {k: v for k, v in {settings.BENTO_URI.name: target.bento_uri,
+                                               settings.BENTO_NAME.name: target.bento_name}.items()
                              if k in names})
     if replicas is not None:
         spec["replicas"] = replicas

@@ -140,15 +140,14 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
             model: str = "", since: timedelta | None = None, retrain: bool | None = None,
             push_url: str | None = None, retrainer: Retrainer | None = None,
             now: datetime | None = None) -> MonitorOutcome:
-    """Compare the window with the model's reference and act on the verdict.
+    """Compare the window with the model's reference and act on the verdict: collect (one
+    pass over the window), decide (the retraining policy), record (MLflow, files, retraining).
 
     The tracking URI must already be set (kubecycle.tracking.connect).
     """
     import mlflow
 
-    from kubecycle.artifacts import write_json
     from kubecycle.components.monitor.prometheus import push_metrics
-    from kubecycle.components.monitor.report import bounded, evidently_drift
 
     now = now or datetime.now(UTC)
     version = resolve_version(model, cfg.mlflow.model_name)
@@ -156,75 +155,125 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
     if contract is None:
         raise MonitoringError(f"{version.name} v{version.version} has no data contract; "
                               "retrain it with `kubecycle run`")
+    fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+    collected = _collect(cfg, current, since, now, version, contract, fitted)
+    try:
+        drift = collected.engine.result()
+        client = mlflow.MlflowClient()
+        experiment = mlflow.set_experiment(cfg.mlflow.experiment)
+        decision = _decide(cfg, client, experiment.experiment_id, version.name,
+                           drift.dataset_drift, retrain, now)
+        window_quality = collected.model_quality.metrics()
+        registered = {k: float(version.tags[f"kubecycle.test_{k}"]) for k in window_quality
+                      if f"kubecycle.test_{k}" in version.tags}
+        outcome = MonitorOutcome(version.name, version.version, drift,
+                                 collected.quality.to_dict(),
+                                 {"window": window_quality, "registered_test": registered,
+                                  "labelled_rows": collected.model_quality.rows}, decision)
+        if push_url:  # before anything is written: a refused push leaves no partial results
+            push_metrics(push_url, version.name, version.version, drift, window_quality)
+        _record(cfg, client, experiment.experiment_id, version, collected, outcome, retrainer,
+                output_dir)
+    finally:
+        shutil.rmtree(collected.scratch, ignore_errors=True)
+    return outcome
+
+
+@dataclass
+class _Collected:
+    """What one pass over the window gathered."""
+
+    engine: DriftEngine
+    quality: DataQuality
+    model_quality: ModelQuality
+    sample: _Sample
+    scratch: Path  # a private folder, removed after the pass's results are recorded
+    labelled: Path | None  # the window's labelled rows (Parquet), for retraining
+
+
+def _collect(cfg: KubecycleConfig, current: str | Path, since: timedelta | None, now: datetime,
+             version: RegisteredVersion, contract: dict[str, Any], fitted: Any) -> _Collected:
+    """Read the window chunk by chunk into the drift engine, data and model quality, a bounded
+    sample for the report, and the labelled rows."""
     reference = load_reference(version)
     target = contract.get("target")
-    task = contract["task"]
     features = [c for c in contract["columns"] if c != target]
-    fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
-
     engine = quality = labelled_writer = None
-    model_quality = ModelQuality(task)
+    model_quality = ModelQuality(contract["task"])
     sample = _Sample(cfg.monitoring.sample_rows)
-    labelled_path = Path(tempfile.mkdtemp()) / "labelled.parquet"
-    for chunk in read_window(current, since, now=now):
+    scratch = Path(tempfile.mkdtemp())
+    labelled_path = scratch / "labelled.parquet"
+    try:
+        for chunk in read_window(current, since, now=now):
+            if engine is None:
+                _check_columns(chunk, features,
+                               {*contract["columns"], PREDICTION, TIMESTAMP_COLUMN})
+                labelled = target is not None and target in chunk.columns
+                columns = [*features, PREDICTION, *([target] if labelled else [])]
+                engine = DriftEngine(ReferenceStats({c: reference.columns[c] for c in columns
+                                                     if c in reference.columns}),
+                                     cfg.monitoring.drift_share)
+                quality = DataQuality(contract)
+            if PREDICTION not in chunk.columns:
+                chunk = chunk.assign(**{PREDICTION: fitted.predict(chunk[features])})
+            engine.add(chunk)
+            quality.add(chunk)
+            sample.add(chunk[[c for c in engine.windows if c in chunk.columns]])
+            if target is not None and target in chunk.columns:
+                model_quality.add(chunk[target], chunk[PREDICTION].to_numpy())
+                labelled_writer = _append(labelled_writer, labelled_path,
+                                          chunk[[*features, target]])
         if engine is None:
-            _check_columns(chunk, features, {*contract["columns"], PREDICTION, TIMESTAMP_COLUMN})
-            labelled = target is not None and target in chunk.columns
-            columns = [*features, PREDICTION, *([target] if labelled else [])]
-            engine = DriftEngine(ReferenceStats({c: reference.columns[c] for c in columns
-                                                 if c in reference.columns}),
-                                 cfg.monitoring.drift_share)
-            quality = DataQuality(contract)
-        if PREDICTION not in chunk.columns:
-            chunk = chunk.assign(**{PREDICTION: fitted.predict(chunk[features])})
-        engine.add(chunk)
-        quality.add(chunk)
-        sample.add(chunk[[c for c in engine.windows if c in chunk.columns]])
-        if target is not None and target in chunk.columns:
-            model_quality.add(chunk[target], chunk[PREDICTION].to_numpy())
-            labelled_writer = _append(labelled_writer, labelled_path, chunk[[*features, target]])
-    if engine is None:
-        raise DataValidationError(f"the window {current} has no rows"
-                                  + (f" in the last {since}" if since else "")
-                                  + "; check --current and --window")
-    if labelled_writer is not None:
-        labelled_writer.close()
-    drift = engine.result()
+            raise DataValidationError(f"the window {current} has no rows"
+                                      + (f" in the last {since}" if since else "")
+                                      + "; check --current and --window")
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    finally:
+        if labelled_writer is not None:
+            labelled_writer.close()
+    return _Collected(engine, quality, model_quality, sample, scratch,
+                      labelled_path if labelled_writer is not None else None)
 
-    client = mlflow.MlflowClient()
-    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
-    previous, last_retrain = _previous_windows(client, experiment.experiment_id, version.name,
+
+def _decide(cfg: KubecycleConfig, client: Any, experiment_id: str, model_name: str,
+            dataset_drift: bool, retrain: bool | None, now: datetime) -> RetrainDecision:
+    """The retraining policy over this window and the model's previous monitoring runs."""
+    previous, last_retrain = _previous_windows(client, experiment_id, model_name,
                                                cfg.monitoring.consecutive_windows - 1)
-    decision = decide_retrain(drift.dataset_drift, previous, last_retrain, now,
-                              cfg.monitoring.consecutive_windows,
-                              timedelta(hours=cfg.monitoring.cooldown_hours),
-                              cfg.monitoring.retrain if retrain is None else retrain)
-    window_quality = model_quality.metrics()
-    registered = {k: float(version.tags[f"kubecycle.test_{k}"]) for k in window_quality
-                  if f"kubecycle.test_{k}" in version.tags}
-    outcome = MonitorOutcome(version.name, version.version, drift, quality.to_dict(),
-                             {"window": window_quality, "registered_test": registered,
-                              "labelled_rows": model_quality.rows}, decision)
-    if push_url:  # before anything is written: a refused push leaves no partial results
-        push_metrics(push_url, version.name, version.version, drift, window_quality)
+    return decide_retrain(dataset_drift, previous, last_retrain, now,
+                          cfg.monitoring.consecutive_windows,
+                          timedelta(hours=cfg.monitoring.cooldown_hours),
+                          cfg.monitoring.retrain if retrain is None else retrain)
 
-    kinds = {c: engine.windows[c].reference.kind for c in engine.windows}
+
+def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: RegisteredVersion,
+            collected: _Collected, outcome: MonitorOutcome, retrainer: Retrainer | None,
+            output_dir: Path) -> None:
+    """The monitoring run in MLflow (metrics, report, summary), retraining when decided, and
+    the files in output_dir (written atomically)."""
+    from kubecycle.artifacts import write_json
+    from kubecycle.components.monitor.report import bounded, evidently_drift
+
+    drift = outcome.drift
+    kinds = {c: collected.engine.windows[c].reference.kind for c in collected.engine.windows}
     reference_sample = _reference_sample(version, list(kinds))
     with tempfile.TemporaryDirectory() as staging:
         html = Path(staging) / "drift_report.html"
         if reference_sample is not None:
             evidently_drift(bounded(reference_sample, cfg.monitoring.sample_rows),
-                            sample.result(), kinds, cfg.monitoring.drift_share, html)
-        run = client.create_run(experiment.experiment_id,
+                            collected.sample.result(), kinds, cfg.monitoring.drift_share, html)
+        run = client.create_run(experiment_id,
                                 run_name=f"monitor-{version.name}-v{version.version}",
                                 tags={MONITORING_TAG: "true", "kubecycle.model_name": version.name,
                                       "kubecycle.model_version": version.version,
                                       "kubecycle.dataset_drift": str(drift.dataset_drift).lower()})
         outcome.monitoring_run_id = run.info.run_id
-        if decision.retrain:  # without a retrainer the caller retrains (the kfp pipeline's branch)
+        if outcome.decision.retrain:  # without a retrainer the caller retrains (the pipeline)
             try:
-                outcome.retrain_run_id = (retrainer(cfg, labelled_path if labelled_writer else None)
-                                          if retrainer else DELEGATED)
+                outcome.retrain_run_id = (retrainer(cfg, collected.labelled) if retrainer
+                                          else DELEGATED)
             except Exception:
                 client.set_terminated(run.info.run_id, "FAILED")
                 raise
@@ -232,7 +281,7 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
         client.log_metric(run.info.run_id, "drift_share", drift.share)
         client.log_metric(run.info.run_id, "drifted_columns", len(drift.drifted_columns))
         client.log_metric(run.info.run_id, "window_rows", drift.rows)
-        for name, value in window_quality.items():
+        for name, value in outcome.model_quality["window"].items():
             client.log_metric(run.info.run_id, f"window_{name}", value)
         for name, column in drift.columns.items():
             if column.score == column.score:
@@ -244,8 +293,6 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
         client.log_dict(run.info.run_id, outcome.to_dict(), "monitoring/summary.json")
         outcome.paths = _write_atomically(output_dir, files)
         client.set_terminated(run.info.run_id)
-    shutil.rmtree(labelled_path.parent, ignore_errors=True)
-    return outcome
 
 
 def _reference_sample(version: RegisteredVersion, columns: list[str]) -> pd.DataFrame | None:

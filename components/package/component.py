@@ -29,10 +29,10 @@ def package_model(
     from kubecycle.components.package.core import build_bento, export_archive
     from kubecycle.config import KubecycleConfig
     from kubecycle.registry import BENTO_TAG, BENTO_URI_TAG, held_out_rows
-    from kubecycle.settings import bentoml_home
+    from kubecycle.settings import BENTOML_HOME, bentoml_home
     from kubecycle.tracking import connect
 
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    os.environ.setdefault(BENTOML_HOME.name, str(bentoml_home()))
     cfg = KubecycleConfig.from_json(config)
     registered = read_json(registration.path)
     data_contract = read_json(contract.path)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+import kubecycle.settings
 from kubecycle.components.package.onnx_export import OnnxCheck, export_onnx
 from kubecycle.errors import PackagingError
 from kubecycle.registry import bento_name, pinned
@@ -20,6 +21,8 @@ ONNX_FILE = "model.onnx"
 _HERE = Path(__file__).resolve().parent
 # Modules the service or the pickled Pipeline import, copied into the bento at the same path.
 _BENTO_MODULES = ("features/transformers.py", "package/onnx_feed.py", "package/inference_log.py")
+_CORE = Path(kubecycle.settings.__file__).resolve().parent
+_BENTO_CORE_MODULES = ("settings.py", "errors.py")  # what the service reads its env with
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ def _build_context(folder: Path, info: dict, graph: bytes | None) -> None:
         destination = target / "components" / module
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(_HERE.parent / module, destination)
+    for module in _BENTO_CORE_MODULES:
+        shutil.copy(_CORE / module, target / module)
     for package in {target, *[p for p in target.rglob("*") if p.is_dir()]}:
         (package / "__init__.py").write_text('"""Copied from kubecycle for the service."""\n')
 

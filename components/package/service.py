@@ -27,29 +27,30 @@ import bentoml
 from bentoml.exceptions import InternalServerError, InvalidArgument
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from kubecycle import settings
 from kubecycle.components.package.inference_log import InferenceLog
 
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
-RUNTIME = os.environ.get("KUBECYCLE_RUNTIME", "auto")  # auto (ONNX when verified) | sklearn
+# Settings (kubecycle.settings, copied into the bento): read once, when a worker starts.
+RUNTIME = settings.RUNTIME.get()  # auto (ONNX when verified) | sklearn
 # BentoML keeps a timer per request for this long, so memory under load scales with it.
-REQUEST_TIMEOUT = float(os.environ.get("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10"))
-_workers = os.environ.get("KUBECYCLE_WORKERS", "1")  # one per core: a number or "cpu_count"
-WORKERS = _workers if _workers == "cpu_count" else int(_workers)
-GC_THRESHOLD = int(os.environ.get("KUBECYCLE_GC_THRESHOLD", "20000"))  # gen-0 allocations
+REQUEST_TIMEOUT = settings.REQUEST_TIMEOUT_SECONDS.get()
+WORKERS = settings.WORKERS.get()  # one per core: a number or "cpu_count"
+GC_THRESHOLD = settings.GC_THRESHOLD.get()  # gen-0 allocations
 # /predict_rows: BentoML's adaptive batching merges concurrent requests into one model call.
 # A short latency budget makes its dispatcher shed load with 503s; one second does not.
-ADAPTIVE_MAX_BATCH = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_BATCH", "256"))
-ADAPTIVE_MAX_LATENCY_MS = int(os.environ.get("KUBECYCLE_ADAPTIVE_MAX_LATENCY_MS", "1000"))
-MAX_BATCH = int(os.environ.get("KUBECYCLE_MAX_BATCH", "1000"))
-EXTRA_FIELDS = os.environ.get("KUBECYCLE_EXTRA_FIELDS", "forbid")  # or "ignore"
-LOG_DIR = os.environ.get("KUBECYCLE_INFERENCE_LOG", "")  # "" = no inference log
-LOG_BUFFER = int(os.environ.get("KUBECYCLE_INFERENCE_LOG_BUFFER", "100000"))
-LOG_FLUSH_SECONDS = float(os.environ.get("KUBECYCLE_INFERENCE_LOG_FLUSH_SECONDS", "5"))
+ADAPTIVE_MAX_BATCH = settings.ADAPTIVE_MAX_BATCH.get()
+ADAPTIVE_MAX_LATENCY_MS = settings.ADAPTIVE_MAX_LATENCY_MS.get()
+MAX_BATCH = settings.MAX_BATCH.get()
+EXTRA_FIELDS = settings.EXTRA_FIELDS.get()  # or "ignore"
+LOG_DIR = settings.INFERENCE_LOG.get()  # "" = no inference log
+LOG_BUFFER = settings.INFERENCE_LOG_BUFFER.get()
+LOG_FLUSH_SECONDS = settings.INFERENCE_LOG_FLUSH_SECONDS.get()
 # The final flush of a stopping worker gives up after this long (its rows are counted as
 # dropped, reason shutdown_timeout): the preStop sleep (5 s), draining requests (at most
 # REQUEST_TIMEOUT) and this must fit in the pod's termination grace period (30 s).
-LOG_SHUTDOWN_SECONDS = float(os.environ.get("KUBECYCLE_INFERENCE_LOG_SHUTDOWN_SECONDS", "10"))
+LOG_SHUTDOWN_SECONDS = settings.INFERENCE_LOG_SHUTDOWN_SECONDS.get()
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ import pandas as pd
 from kubecycle.catalog import FamilySpec, Task, get_family
 from kubecycle.config import KubecycleConfig, ParamSpace
 from kubecycle.modelling import FeaturePlan, TuneResult, make_model, scorer_for, split_xy, to_metric_units
-from kubecycle.settings import TUNE_THREADS_ENV
+from kubecycle.settings import TUNE_THREADS
 
 GRID_POINTS_PER_AXIS = 3
 
@@ -132,8 +131,8 @@ def tune_family(
 
     study = optuna.create_study(direction="maximize",
                                 sampler=_sampler(cfg.tuning.strategy, spaces, seed, trials))
-    threads = os.environ.get(TUNE_THREADS_ENV)
-    with threadpool_limits(int(threads)) if threads else contextlib.nullcontext():
+    threads = TUNE_THREADS.get()
+    with threadpool_limits(threads) if threads else contextlib.nullcontext():
         study.optimize(objective, n_trials=trials, timeout=cfg.tuning.timeout_seconds)
     result = TuneResult(family=family, metric=metric, trials=len(study.trials),
                         failed_trials=len(errors))

@@ -9,6 +9,12 @@ class KubecycleError(Exception):
     exit_code = 1
 
 
+class SettingError(KubecycleError, ValueError):
+    """An environment variable holds a value its setting does not accept."""
+
+    exit_code = 2
+
+
 class ConfigError(KubecycleError):
     """The configuration file is missing, unreadable or invalid."""
 

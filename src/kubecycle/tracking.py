@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from kubecycle.errors import TrackingError
+from kubecycle.settings import MLFLOW_DISABLE_TELEMETRY, MLFLOW_SERVER_ENABLE_JOB_EXECUTION
 
 PARENT_RUN_TAG = "kubecycle.parent"
 
@@ -66,8 +67,8 @@ def local_server(home: Path, startup_timeout: float = 90.0) -> Iterator[str]:
     store = home / "mlflow"
     (store / "artifacts").mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {**os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION.name: "false",
+           MLFLOW_DISABLE_TELEMETRY.name: "true"}
     log = (store / "server.log").open("ab")
     cmd = [
         sys.executable, "-m", "mlflow", "server",

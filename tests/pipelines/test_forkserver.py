@@ -12,7 +12,8 @@ import kfp.local
 import pytest
 from kfp import dsl
 
-from kubecycle.pipelines.forkserver import ENABLE_ENV, enabled, fork_server, tasks_started_by
+from kubecycle.pipelines.forkserver import enabled, fork_server, tasks_started_by
+from kubecycle.settings import FORKSERVER
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the fork server is Linux-only")
 
@@ -48,7 +49,7 @@ def local_runner(tmp_path):
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENABLE_ENV, "1")
+    monkeypatch.setenv(FORKSERVER.name, "1")
     with fork_server(tmp_path / "forkserver.log") as launcher:
         assert launcher is not None, (tmp_path / "forkserver.log").read_text()
         yield launcher
@@ -95,7 +96,7 @@ def test_other_commands_run_on_the_real_interpreter(server):
 
 
 def test_a_task_runs_cold_when_the_server_is_gone(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENABLE_ENV, "1")
+    monkeypatch.setenv(FORKSERVER.name, "1")
     with fork_server(tmp_path / "forkserver.log") as launcher:
         script = Path(launcher).read_text()
     gone = tmp_path / "python"
@@ -109,12 +110,12 @@ def test_a_task_runs_cold_when_the_server_is_gone(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("setting", "expected"), [("0", False), ("off", False), ("1", True),
                                                    ("", sys.platform == "linux")])
 def test_switch(monkeypatch, setting, expected):
-    monkeypatch.setenv(ENABLE_ENV, setting)
+    monkeypatch.setenv(FORKSERVER.name, setting)
     assert enabled() is expected
 
 
 def test_switched_off_means_no_server(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENABLE_ENV, "0")
+    monkeypatch.setenv(FORKSERVER.name, "0")
     interpreter = sys.executable
     with fork_server(tmp_path / "forkserver.log") as launcher, tasks_started_by(launcher):
         assert launcher is None and sys.executable == interpreter

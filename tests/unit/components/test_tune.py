@@ -61,9 +61,9 @@ def test_failing_trials_are_reported_not_raised(penguins):
 def test_local_runs_cap_the_tune_thread_pools(penguins, monkeypatch):
     from threadpoolctl import threadpool_info
 
-    from kubecycle.settings import TUNE_THREADS_ENV
+    from kubecycle.settings import TUNE_THREADS
 
-    monkeypatch.setenv(TUNE_THREADS_ENV, "1")
+    monkeypatch.setenv(TUNE_THREADS.name, "1")
     cfg, plan, frame = _setup(penguins, "species", tuning={"trials": 1, "strategy": "random"})
     seen = []
     tune_family(cfg, plan, "gradient_boosting", frame,
