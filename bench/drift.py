@@ -107,9 +107,9 @@ def measure(step: str, folder: Path, case: Case) -> dict[str, Any]:
     import scipy.spatial.distance  # the engine imports scipy lazily: keep that out of the timing
     import scipy.stats  # noqa: F401
 
-    from kubecycle.components.monitor.drift import detect_drift
-    from kubecycle.components.monitor.report import evidently_drift
-    from kubecycle.components.monitor.window import read_window
+    from kubecycle.monitoring.drift import detect_drift
+    from kubecycle.monitoring.report import evidently_drift
+    from kubecycle.monitoring.window import read_window
     from kubecycle.reference import ReferenceStats, build_reference, evidently_kind
 
     seconds, drifted = 0.0, []

@@ -249,7 +249,7 @@ def monitor_(
     from datetime import datetime
 
     from kubecycle.components.monitor.core import monitor
-    from kubecycle.components.monitor.window import parse_window
+    from kubecycle.monitoring.window import parse_window
     from kubecycle.pipelines.retrain import kfp_retrainer, local_retrainer
     from kubecycle.settings import kubecycle_home
 
@@ -322,8 +322,8 @@ def deploy_(
             _connect_tracking(tracking_uri)
             target = serving_target(cfg, model, bento_uri)
         if action == "render":
-            from kubecycle.components.deploy.core import render as render_documents
-            from kubecycle.components.deploy.core import to_yaml
+            from kubecycle.deploy.pin import render as render_documents
+            from kubecycle.deploy.pin import to_yaml
             from kubecycle.images import serving_image
 
             text = to_yaml(render_documents(target, namespace or cfg.deploy.namespace,

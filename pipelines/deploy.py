@@ -9,8 +9,8 @@ from kubecycle.errors import DeployError
 from kubecycle.registry import BENTO_URI_TAG, bento_name, resolve_version
 
 if TYPE_CHECKING:
-    from kubecycle.components.deploy.core import ServingTarget
-    from kubecycle.components.deploy.rollout import DeployResult
+    from kubecycle.deploy.pin import ServingTarget
+    from kubecycle.deploy.rollout import DeployResult
 
 Action = Literal["apply", "rollback", "canary", "promote", "abort"]
 
@@ -23,7 +23,7 @@ def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None 
 
     The MLflow tracking URI must already be set.
     """
-    from kubecycle.components.deploy.core import ServingTarget
+    from kubecycle.deploy.pin import ServingTarget
 
     version = resolve_version(model, cfg.mlflow.model_name)
     name = bento_name(version.name)
@@ -59,8 +59,8 @@ def deploy(action: Action, cfg: KubecycleConfig, target: ServingTarget | None, *
     Raises:
         DeployError: the cluster refused, or the action cannot be done (the message says why).
     """
-    from kubecycle.components.deploy import rollout
-    from kubecycle.components.deploy.cluster import Cluster, api_client
+    from kubecycle.deploy import rollout
+    from kubecycle.deploy.cluster import Cluster, api_client
 
     if image and action != "canary":
         raise DeployError("--image sets the image of a --canary only: the stable Deployment's "

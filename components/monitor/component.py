@@ -23,8 +23,8 @@ def monitor_window(
     from pathlib import Path
 
     from kubecycle.components.monitor.core import monitor
-    from kubecycle.components.monitor.window import parse_window
     from kubecycle.config import KubecycleConfig
+    from kubecycle.monitoring.window import parse_window
     from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.monitor.drift import DriftEngine, DriftResult
-from kubecycle.components.monitor.policy import RetrainDecision, decide_retrain
-from kubecycle.components.monitor.quality import DataQuality, ModelQuality
-from kubecycle.components.monitor.window import TIMESTAMP_COLUMN, read_window
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import DataValidationError, MonitoringError
+from kubecycle.monitoring.drift import DriftEngine, DriftResult
+from kubecycle.monitoring.policy import RetrainDecision, decide_retrain
+from kubecycle.monitoring.quality import DataQuality, ModelQuality
+from kubecycle.monitoring.window import TIMESTAMP_COLUMN, read_window
 from kubecycle.reference import ReferenceStats, build_reference
 from kubecycle.registry import (
     REFERENCE_ARTIFACT,
@@ -147,7 +147,7 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
     """
     import mlflow
 
-    from kubecycle.components.monitor.prometheus import push_metrics
+    from kubecycle.monitoring.prometheus import push_metrics
 
     now = now or datetime.now(UTC)
     version = resolve_version(model, cfg.mlflow.model_name)
@@ -254,7 +254,7 @@ def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: Regi
     """The monitoring run in MLflow (metrics, report, summary), retraining when decided, and
     the files in output_dir (written atomically)."""
     from kubecycle.artifacts import write_json
-    from kubecycle.components.monitor.report import bounded, evidently_drift
+    from kubecycle.monitoring.report import bounded, evidently_drift
 
     drift = outcome.drift
     kinds = {c: collected.engine.windows[c].reference.kind for c in collected.engine.windows}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from kubecycle.components.deploy.core import (
+from kubecycle.deploy.pin import (
     SERVING_FILES,
     ServingTarget,
     base_documents,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from kubecycle.components.monitor.window import read_window
 from kubecycle.errors import DataSourceError
+from kubecycle.monitoring.window import read_window
 from kubecycle.pipelines.serve import serve_command
 from kubecycle.tracking import free_port
 

@@ -12,13 +12,13 @@ import pytest
 import requests
 
 from kubecycle.components.features.core import plan_features
-from kubecycle.components.monitor.window import read_window
 from kubecycle.components.package.core import build_bento, serving_fields
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 from kubecycle.errors import DataSourceError
 from kubecycle.modelling import TuneResult
+from kubecycle.monitoring.window import read_window
 from kubecycle.registry import bento_name
 from kubecycle.tracking import free_port
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from kubecycle.components.monitor.drift import DriftEngine, detect_drift
-from kubecycle.components.monitor.report import evidently_drift
+from kubecycle.monitoring.drift import DriftEngine, detect_drift
+from kubecycle.monitoring.report import evidently_drift
 from kubecycle.reference import ReferenceStats, build_reference, evidently_kind
 
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kubecycle.components.deploy import rollout
-from kubecycle.components.deploy.cluster import Cluster, api_client, object_path
-from kubecycle.components.deploy.core import (
+from kubecycle.deploy import rollout
+from kubecycle.deploy.cluster import Cluster, api_client, object_path
+from kubecycle.deploy.pin import (
     DEPLOYMENT,
     PREVIOUS,
     SERVING_FILES,

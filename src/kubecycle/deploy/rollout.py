@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubecycle.components.deploy.cluster import Cluster
-from kubecycle.components.deploy.core import (
+from kubecycle.deploy.cluster import Cluster
+from kubecycle.deploy.pin import (
     DEPLOYMENT,
     PREVIOUS,
     REPLICAS_WHEN_PINNED,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubecycle.components.monitor.drift import DriftResult
 from kubecycle.errors import MonitoringError
+from kubecycle.monitoring.drift import DriftResult
 
 JOB = "kubecycle-monitor"
 

@@ -1,1 +1,0 @@
-"""Deploy: render and apply the serving manifests pinned to a model version."""
