@@ -21,12 +21,17 @@ TASK_USER = "10001:10001"
 TMP_SIZE = "4g"
 
 
-def host_mounts(cfg: KubecycleConfig) -> list[Any]:
+def host_mounts(cfg: KubecycleConfig, writable: tuple[Path, ...] = ()) -> list[Any]:
     """Host folders a task names by host path besides the pipeline root (kfp mounts that):
-    the data file's folder (read-only) and a local bento store (exports land there)."""
+    the data file's folder (read-only), a local bento store (exports land there) and the
+    `writable` folders (e.g. the artifacts of a local tracking store, written by path)."""
     from docker.types import Mount
 
     mounts = []
+    for folder in writable:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o777)  # the task user writes there
+        mounts.append(Mount(str(folder.resolve()), str(folder.resolve()), type="bind"))
     source = cfg.data.source
     if not isinstance(source, SqlSource) and "://" not in source:
         folder = str(Path(source).resolve().parent)

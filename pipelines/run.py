@@ -238,7 +238,9 @@ def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
                  if k.startswith("AWS_") or k == "MLFLOW_S3_ENDPOINT_URL"}
     environment = {**forwarded, MLFLOW_DISABLE_TELEMETRY.name: "true",
                    TUNE_THREADS.name: task_environment[TUNE_THREADS.name]}
-    return container_runner(host_mounts(cfg), environment)
+    # a local tracking server stores artifacts by path (file://), written by the tasks
+    artifacts = pipeline_root.parent / "mlflow" / "artifacts"
+    return container_runner(host_mounts(cfg, (artifacts,)), environment)
 
 
 def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:

@@ -298,3 +298,20 @@ def test_monitoring_pipeline_retrains_in_containers(trained, tracking, object_st
     client = mlflow.MlflowClient(tracking, registry_uri=tracking)
     versions = client.search_model_versions("name = 'penguins-species'")
     assert len(versions) >= 2  # the retrain branch ran in containers and registered a version
+
+
+def test_cli_runs_the_demo_in_containers_on_the_local_store(docker_host, tmp_path):
+    """`kubecycle run --in-containers` with no tracking server: the local store's artifacts
+    are written by the task containers through a mount at their host path."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOCKER_HOST": docker_host, "KUBECYCLE_HOME": str(tmp_path / "home")}
+    for name in ("MLFLOW_TRACKING_URI", "KUBECYCLE_TRACKING_URI", "BENTOML_HOME"):
+        env.pop(name, None)
+    kubecycle = str(Path(sys.executable).parent / "kubecycle")
+    result = subprocess.run([kubecycle, "run", "--in-containers", "-o", str(tmp_path / "run")],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "promoted" in result.stdout
+    assert list((tmp_path / "home" / "mlflow" / "artifacts").rglob("MLmodel"))
