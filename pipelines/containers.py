@@ -27,8 +27,10 @@ def host_mounts(cfg: KubecycleConfig, writable: tuple[Path, ...] = ()) -> list[A
     `writable` folders (e.g. the artifacts of a local tracking store, written by path)."""
     from docker.types import Mount
 
+    store = cfg.deploy.bento_store
+    local_store = (Path(store),) if store and "://" not in store else ()
     mounts = []
-    for folder in writable:
+    for folder in (*writable, *local_store):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o777)  # the task user writes there
         mounts.append(Mount(str(folder.resolve()), str(folder.resolve()), type="bind"))
@@ -36,11 +38,6 @@ def host_mounts(cfg: KubecycleConfig, writable: tuple[Path, ...] = ()) -> list[A
     if not isinstance(source, SqlSource) and "://" not in source:
         folder = str(Path(source).resolve().parent)
         mounts.append(Mount(folder, folder, type="bind", read_only=True))
-    store = cfg.deploy.bento_store
-    if store and "://" not in store:
-        Path(store).mkdir(parents=True, exist_ok=True)
-        os.chmod(store, 0o777)  # the task user writes there
-        mounts.append(Mount(str(Path(store).resolve()), str(Path(store).resolve()), type="bind"))
     return mounts
 
 
