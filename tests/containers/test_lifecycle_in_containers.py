@@ -38,16 +38,11 @@ BUCKET = "kubecycle-bentos"
 
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
+    """These variables set for a block (module-scoped fixtures have no monkeypatch)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

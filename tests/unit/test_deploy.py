@@ -21,6 +21,7 @@ from kubecycle.deploy.pin import (
     ServingTarget,
     base_documents,
     canary_replicas,
+    canary_share,
     field_paths,
     pin_patch,
     render,
@@ -118,6 +119,12 @@ def kube_api(tmp_path):
 
 def _deployment(cluster: Cluster, name: str = DEPLOYMENT) -> dict | None:
     return cluster.get("apps/v1", "Deployment", NS, name)
+
+
+def _canary_status(cluster: Cluster) -> float:
+    """The canary's share of the desired pods, read back from the live objects."""
+    stable, canary = _deployment(cluster), _deployment(cluster, f"{DEPLOYMENT}-canary")
+    return canary_share(int(stable["spec"]["replicas"]), int(canary["spec"]["replicas"]))
 
 
 def _pinned_version(deployment: dict) -> tuple[str, str, list[str]]:
@@ -247,7 +254,7 @@ def test_apply_rollback_and_canary_send_only_the_pin(kube_api):
     assert {c["image"] for c in pod["containers"] + pod["initContainers"]} == {
         "registry.local/serving:canary"}
     assert _pinned_version(_deployment(cluster))[0] == "2"  # stable untouched
-    assert rollout.canary_status(cluster, NS) == pytest.approx(100 / 3)
+    assert _canary_status(cluster) == pytest.approx(100 / 3)
 
     promoted = rollout.promote_canary(cluster, NS)
     assert promoted.target == V1 and promoted.previous == V2
@@ -276,7 +283,7 @@ def test_canary_share_counts_desired_replicas_not_surge_pods(kube_api):
     result = rollout.start_canary(cluster, V2, NS, 25)
     assert _deployment(cluster, f"{DEPLOYMENT}-canary")["spec"]["replicas"] == 1
     assert result.canary_share == pytest.approx(100 / 3)  # 1 of 2 + 1, not 1 of 3 + 1
-    assert rollout.canary_status(cluster, NS) == pytest.approx(100 / 3)
+    assert _canary_status(cluster) == pytest.approx(100 / 3)
     pod = _deployment(cluster, f"{DEPLOYMENT}-canary")["spec"]["template"]["spec"]
     assert {c["image"] for c in pod["containers"]} == {
         c["image"] for c in _deployment(cluster)["spec"]["template"]["spec"]["containers"]}

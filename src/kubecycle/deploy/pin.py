@@ -39,7 +39,6 @@ MODEL_VERSION = "kubecycle.io/model-version"
 BENTO_URI = "kubecycle.io/bento-uri"
 PREVIOUS = "kubecycle.io/previous-"  # + model-name, model-version, bento-uri: for --rollback
 TRACK = "kubecycle.io/track"
-PIN_ENV = (settings.BENTO_URI.name, settings.BENTO_NAME.name)
 # Set by the chart on an unpinned Deployment it keeps at zero replicas: the count the first pin
 # scales it to (the HPA's minimum, or serving.replicas).
 REPLICAS_WHEN_PINNED = "kubecycle.io/replicas-when-pinned"
@@ -54,6 +53,11 @@ class ServingTarget:
     model_version: str
     bento_name: str  # the name `bentoml serve` finds after importing the archive
     bento_uri: str
+
+    def env(self) -> dict[str, str]:
+        """The pod env values that pin it: the archive the init container imports, the bento
+        the server serves."""
+        return {settings.BENTO_URI.name: self.bento_uri, settings.BENTO_NAME.name: self.bento_name}
 
     def annotations(self, prefix: str = "kubecycle.io/") -> dict[str, str]:
         return {f"{prefix}model-name": self.model_name, f"{prefix}model-version": self.model_version,
@@ -124,7 +128,7 @@ def pin_patch(live: dict[str, Any], target: ServingTarget,
     annotations = target.annotations()
     if previous is not None:
         annotations.update(previous.annotations(PREVIOUS))
-    values = {settings.BENTO_URI.name: target.bento_uri, settings.BENTO_NAME.name: target.bento_name}
+    values = target.env()
     pod: dict[str, Any] = {}
     for key in ("initContainers", "containers"):
         entries = [{"name": c["name"], "env": [{"name": e["name"], "value": values[e["name"]]}
@@ -162,9 +166,7 @@ def pin_deployment(deployment: dict[str, Any], target: ServingTarget, image: str
         if image:
             container["image"] = image
         names = {e["name"] for e in container.get("env", [])}
-        _set_env(container, {k: v for k, v in {settings.BENTO_URI.name: target.bento_uri,
-                                               settings.BENTO_NAME.name: target.bento_name}.items()
-                             if k in names})
+        _set_env(container, {k: v for k, v in target.env().items() if k in names})
     if replicas is not None:
         spec["replicas"] = replicas
     return pinned

@@ -18,7 +18,6 @@ from kubecycle.deploy.pin import (
     ServingTarget,
     canary_from,
     canary_replicas,
-    canary_share,
     pin_patch,
     target_from_annotations,
 )
@@ -120,15 +119,6 @@ def start_canary(cluster: Cluster, challenger: ServingTarget, namespace: str, pe
     cluster.apply(canary)
     return DeployResult("canary started", namespace, challenger, current,
                         [f"Deployment/{CANARY}"], canary_share=share)
-
-
-def canary_status(cluster: Cluster, namespace: str) -> float | None:
-    """The canary's share of the desired pods (spec.replicas of both), None without a canary."""
-    canary, stable = _live(cluster, namespace, CANARY), _live(cluster, namespace, DEPLOYMENT)
-    if canary is None or stable is None:
-        return None
-    return canary_share(int(stable["spec"].get("replicas") or 0),
-                        int(canary["spec"].get("replicas") or 0))
 
 
 def promote_canary(cluster: Cluster, namespace: str) -> DeployResult:
