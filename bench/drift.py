@@ -6,7 +6,7 @@ Seeded synthetic data in 20-column blocks (16 numeric: normal, lognormal, unifor
 counts; 4 categorical strings); in the current frame 5 columns per block drift. A child process
 writes both frames to Parquet in row groups; each measured step then runs in its own 'spawn'
 process, reporting time.perf_counter seconds and ru_maxrss: registration = build_reference on the
-reference frame; kubecycle = detect_drift over read_window chunks of the current Parquet file
+reference frame; kubecycle = the DriftEngine over read_window chunks of the current Parquet file
 (reading included); Evidently = evidently_drift on both frames in memory (reading excluded).
 Lazy imports are done before timing. The parent imports only the standard library, as a Linux
 child's ru_maxrss starts from its parent's high-water mark (it survives exec). Cases: 100k x 20,
@@ -107,10 +107,11 @@ def measure(step: str, folder: Path, case: Case) -> dict[str, Any]:
     import scipy.spatial.distance  # the engine imports scipy lazily: keep that out of the timing
     import scipy.stats  # noqa: F401
 
-    from kubecycle.monitoring.drift import detect_drift
+    from kubecycle.contract import column_kind, drift_kind
+    from kubecycle.monitoring.drift import DriftEngine
     from kubecycle.monitoring.report import evidently_drift
     from kubecycle.monitoring.window import read_window
-    from kubecycle.reference import ReferenceStats, build_reference, evidently_kind
+    from kubecycle.reference import ReferenceStats, build_reference
 
     seconds, drifted = 0.0, []
     reference_path, current_path = folder / "reference.parquet", folder / "current.parquet"
@@ -126,14 +127,17 @@ def measure(step: str, folder: Path, case: Case) -> dict[str, Any]:
     elif step == "kubecycle":
         stats = ReferenceStats.from_dict(pickle.loads((folder / "reference.pkl").read_bytes()))
         start = time.perf_counter()
-        result = detect_drift(stats, read_window(current_path))
+        engine = DriftEngine(stats)
+        for chunk in read_window(current_path):
+            engine.add(chunk)
+        result = engine.result()
         seconds = time.perf_counter() - start
         drifted = result.drifted_columns
     elif step == "evidently":
         import evidently.presets  # noqa: F401  (import cost stays out of the timing)
 
         reference, current = pd.read_parquet(reference_path), pd.read_parquet(current_path)
-        kinds = {name: evidently_kind(reference[name]) for name in reference.columns}
+        kinds = {name: drift_kind(column_kind(reference[name])) for name in reference.columns}
         start = time.perf_counter()
         verdicts = evidently_drift(reference, current, kinds)
         seconds = time.perf_counter() - start
@@ -205,7 +209,7 @@ def main() -> None:
         print(f"{case.label:<16}{register['seconds']:11.2f}{register['mb']:8.0f}{kc['seconds']:8.2f}"
               f"{kc['mb']:8.0f}{ev_s}{ratio}  {len(kc['drifted'])}/{case.columns} "
               f"{verdict_note(kc['drifted'], ev_cols, case)}", flush=True)
-    print("\nTargets (kc = detect_drift over the current window; registration is one-time):")
+    print("\nTargets (kc = the DriftEngine over the current window; registration is one-time):")
     speed = [(kc, ev) for case, kc, ev in results if case.rows == SPEED_ROWS and case.columns == 20 and ev]
     if speed:
         kc, ev = speed[0]

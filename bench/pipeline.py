@@ -32,13 +32,13 @@ import pandas as pd
 
 from kubecycle.artifacts import read_table, write_table
 from kubecycle.components.evaluate.core import write_report as write_evaluation_report
-from kubecycle.components.explain.core import explain_model, write_report, write_summary_plot
+from kubecycle.components.explain.core import explain_rows, write_report, write_summary_plot
 from kubecycle.components.explore.core import build_eda_report
-from kubecycle.components.features.core import plan_features
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.ingest.core import ingest
 from kubecycle.components.split.core import split_frame
 from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.tune.core import tune_family
+from kubecycle.components.tune.core import search_family
 from kubecycle.components.validate.core import clean
 from kubecycle.config import KubecycleConfig, load_config, parse_config
 from kubecycle.evaluation import evaluate_model
@@ -87,19 +87,19 @@ def run_plain(cfg: KubecycleConfig, work: Path) -> None:
     write_table(ingest(cfg.data.source).frame, work / "raw.parquet")
     cleaned = clean(read_table(work / "raw.parquet"), target, cfg.task, cfg.data.drop_columns)
     write_table(cleaned.frame, work / "clean.parquet")
-    build_eda_report(read_table(work / "clean.parquet"), target, work / "eda.html")
+    build_eda_report(read_table(work / "clean.parquet"), cleaned.contract, work / "eda.html")
     train, test = split_frame(read_table(work / "clean.parquet"), target, cleaned.task,
                               cfg.split.test_size, seed)
     write_table(train, work / "train.parquet")
     write_table(test, work / "test.parquet")
-    plan = plan_features(cleaned.contract, cfg.features)
-    results = [tune_family(cfg, plan, family, read_table(work / "train.parquet"))
+    plan = plan_columns(cleaned.contract, cfg.features)
+    results = [search_family(cfg, plan, family, read_table(work / "train.parquet"))
                for family in cfg.resolved_families(cleaned.task)]
     model = fit_final(plan, select_best(results), read_table(work / "train.parquet"), seed)
     joblib.dump(model, work / "model.joblib")
     evaluation = evaluate_model(model, read_table(work / "test.parquet"), target, cleaned.task)
     write_evaluation_report(evaluation, "plain evaluation", work / "evaluation.html")
-    explanation, values = explain_model(model, read_table(work / "test.parquet"), target,
+    explanation, values = explain_rows(model, read_table(work / "test.parquet"), target,
                                         cleaned.task, seed)
     write_summary_plot(values, work / "shap.png")
     write_report(explanation, work / "shap.png", work / "shap.html")

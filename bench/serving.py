@@ -55,7 +55,7 @@ import pandas as pd
 import psutil
 import requests
 
-from kubecycle.components.features.core import plan_features
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
@@ -111,12 +111,12 @@ class Model:
 
 
 def build_model(rows: int, noise: float, work: Path) -> Model:
-    from kubecycle.components.package.core import build_bento, serving_fields
+    from kubecycle.serving.bento import build_bento
 
     result = clean(make_data(rows, noise), TARGET)
     frame = result.frame
     train, test = frame.iloc[: rows * 3 // 4], frame.iloc[rows * 3 // 4: rows * 7 // 8]
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     started = time.perf_counter()
     pipeline = fit_final(plan, select_best([TuneResult("random_forest", "f1", {"n_estimators": 100},
                                                        0, 0)]), train, 0)
@@ -125,9 +125,9 @@ def build_model(rows: int, noise: float, work: Path) -> Model:
     import bentoml
 
     graph = Path(bentoml.get(packaged.bento_tag).path) / "src" / "model.onnx"
-    fields = serving_fields(result.contract)
+    fields = result.contract.serving_fields()
     return Model(pipeline, list(fields), frame.iloc[rows * 7 // 8:][list(fields)].reset_index(drop=True),
-                 packaged.bento_tag, packaged.onnx.used, packaged.onnx.reason,
+                 packaged.bento_tag, packaged.onnx.runtime == "onnx", packaged.onnx.reason,
                  graph if graph.is_file() else None, fields, fit_seconds)
 
 
@@ -407,7 +407,7 @@ def in_process_results(model: Model, case: Case, args) -> list[Result]:
     if model.onnx_graph is not None:
         import onnxruntime
 
-        from kubecycle.components.package.onnx_feed import build_feed
+        from kubecycle.serving.onnx_feed import build_feed
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # as the service runs it

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kubecycle.errors import KubecycleError
+from kubecycle.registry import SERVING_RUNTIME_REASON_TAG
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="kubecycle: the tabular ML lifecycle on Kubeflow Pipelines.")
@@ -190,7 +191,7 @@ def package(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Build the BentoML bento of a registered version (and export it)."""
-    from kubecycle.pipelines.serve import ensure_bento
+    from kubecycle.serving.local import ensure_bento
 
     try:
         _connect_tracking(tracking_uri)
@@ -198,8 +199,9 @@ def package(
     except KubecycleError as exc:
         _fail(exc)
     state = "built" if servable.built else "already built"
-    runtime = servable.version.tags.get("kubecycle.onnx_reason", "") if servable.onnx is None \
-        else servable.onnx.reason
+    tags = servable.version.tags  # versions packaged before 0.x recorded kubecycle.onnx_reason
+    runtime = (tags.get(SERVING_RUNTIME_REASON_TAG) or tags.get("kubecycle.onnx_reason", "")
+               if servable.onnx is None else servable.onnx.reason)
     out.print(f"{servable.version.name} v{servable.version.version}: bento {servable.bento_tag} "
               f"({state}); ONNX: {runtime or 'not checked'}", highlight=False)
 
@@ -216,7 +218,7 @@ def serve_(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Serve a registered version over HTTP with BentoML (builds its bento if needed)."""
-    from kubecycle.pipelines.serve import ensure_bento, serve
+    from kubecycle.serving.local import ensure_bento, serve
 
     try:
         _connect_tracking(tracking_uri)
@@ -278,10 +280,6 @@ def monitor_(
     raise typer.Exit(outcome.exit_code)
 
 
-def main() -> None:
-    app()
-
-
 @app.command("deploy")
 def deploy_(
     config: ConfigArg = None,
@@ -305,8 +303,8 @@ def deploy_(
 ) -> None:
     """Pin, roll back or canary the model version served (Helm/kustomize own the rest), or
     render the whole pinned serving set."""
+    from kubecycle.deploy.actions import deploy, serving_target
     from kubecycle.errors import ConfigError
-    from kubecycle.pipelines.deploy import deploy, serving_target
 
     chosen = [name for name, on in (("render", render), ("apply", apply), ("rollback", rollback),
                                     ("canary", canary is not None), ("promote", promote),

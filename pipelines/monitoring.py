@@ -25,6 +25,8 @@ def build_monitoring_pipeline(cfg: KubecycleConfig) -> Callable:
                                model=model, window=window)
         check.set_caching_options(enable_caching=False)
         with dsl.If(check.outputs["Output"] == "retrain", name="drift-retrain"):
-            training(config=config, tracking_uri=tracking_uri, run_name="retrain-after-drift")
+            # the window's labelled rows join the training data (read again by ingest)
+            training(config=config, tracking_uri=tracking_uri, run_name="retrain-after-drift",
+                     labelled=current, labelled_window=window)
 
     return monitoring_pipeline

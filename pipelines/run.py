@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PipelineRunError
@@ -26,6 +26,9 @@ from kubecycle.settings import (
     TUNE_THREADS,
     kubecycle_home,
 )
+
+if TYPE_CHECKING:
+    from kubecycle.monitoring.window import LabelledWindow
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TASK_STARTED = re.compile(r"Executing task '([^']+)'")
@@ -146,9 +149,10 @@ def run_local(
     tracking_uri: str | None = None,
     on_progress: ProgressCallback | None = None,
     in_containers: bool = False,
+    labelled: LabelledWindow | None = None,
 ) -> dict[str, Any]:
     """Run the training pipeline on kfp's local SubprocessRunner, or with each task in the
-    components image (kfp's DockerRunner, see kubecycle.pipelines.containers).
+    components image (kfp's DockerRunner, see kubecycle.pipelines.local.containers).
 
     Args:
         cfg: the validated config.
@@ -158,14 +162,15 @@ def run_local(
         on_progress: called with (task, state) as tasks start and finish.
         in_containers: run every task in the components image (Docker or podman's API at
             DOCKER_HOST), as the KFP launcher does on a cluster.
+        labelled: labelled rows of a monitored window to add to the training data.
     Returns:
         The summary (also written to output_dir/summary.json).
     """
     import kfp.local
 
     from kubecycle.artifacts import read_json, write_json
-    from kubecycle.pipelines.forkserver import tasks_started_by
-    from kubecycle.pipelines.training import build_training_pipeline
+    from kubecycle.pipelines.local.forkserver import tasks_started_by
+    from kubecycle.pipelines.training import build_training_pipeline, labelled_arguments
 
     home = kubecycle_home()
     output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
@@ -195,7 +200,8 @@ def run_local(
                 # kfp.local warns that the cluster image and resource requests do not apply
                 warnings.simplefilter("ignore", RuntimeWarning)
                 warnings.simplefilter("ignore", UserWarning)
-                result = pipeline(config=cfg.to_json(), tracking_uri=task_uri, run_name=run_name)
+                result = pipeline(config=cfg.to_json(), tracking_uri=task_uri, run_name=run_name,
+                                  **labelled_arguments(labelled))
         except RuntimeError as exc:
             reason = tee.kubecycle_error or tee.last_error or ANSI.sub("", str(exc))
             _mark_failed(task_uri, cfg.mlflow.experiment, run_name)
@@ -212,8 +218,8 @@ def run_local(
 def _task_starter(in_containers: bool, home: Path) -> Iterator[str | None]:
     """The fork server for subprocess tasks (warm imports); containers start on their own,
     and the folders kfp makes for their outputs must be writable by the task user."""
-    from kubecycle.pipelines.containers import open_umask, waited_containers
-    from kubecycle.pipelines.forkserver import fork_server
+    from kubecycle.pipelines.local.containers import open_umask, waited_containers
+    from kubecycle.pipelines.local.forkserver import fork_server
 
     if in_containers:
         with waited_containers(), open_umask():
@@ -230,7 +236,7 @@ def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
 
     if not in_containers:
         return kfp.local.SubprocessRunner(use_venv=False)
-    from kubecycle.pipelines.containers import container_runner, host_mounts
+    from kubecycle.pipelines.local.containers import container_runner, host_mounts
 
     pipeline_root.mkdir(parents=True, exist_ok=True)
     pipeline_root.chmod(0o777)
@@ -249,7 +255,7 @@ def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:
     with contextlib.suppress(Exception):
         import mlflow
 
-        from kubecycle.tracking import PARENT_RUN_TAG
+        from kubecycle.registry import PARENT_RUN_TAG
 
         client = mlflow.MlflowClient(tracking_uri)
         found = client.get_experiment_by_name(experiment)

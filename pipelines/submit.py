@@ -13,13 +13,16 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import SubmitError
 from kubecycle.settings import KF_PIPELINES_TOKEN, KF_PIPELINES_UI_ENDPOINT, KFP_TOKEN
+
+if TYPE_CHECKING:
+    from kubecycle.monitoring.window import LabelledWindow
 
 DEFAULT_EXPERIMENT = "kubecycle"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
@@ -191,7 +194,7 @@ def _ui(host: str) -> str:
 
 
 def _create(client: Any, host: str, package: str, experiment: str, namespace: str | None,
-            cron: str | None) -> SubmitResult:
+            cron: str | None, arguments: dict[str, str]) -> SubmitResult:
     """Get or create the experiment, then create the run (or the recurring run for cron)."""
     name = f"kubecycle-training {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
     with _api_errors(host, f"get or create experiment {experiment!r}"):
@@ -199,7 +202,8 @@ def _create(client: Any, host: str, package: str, experiment: str, namespace: st
     if cron is None:
         with _api_errors(host, "create the run"):
             run = client.create_run_from_pipeline_package(
-                pipeline_file=package, arguments={}, run_name=name, experiment_id=experiment_id)
+                pipeline_file=package, arguments=arguments, run_name=name,
+                experiment_id=experiment_id)
         return SubmitResult(experiment, experiment_id, f"{_ui(host)}/#/runs/details/{run.run_id}",
                             run_id=run.run_id)
     with _api_errors(host, "create the recurring run"):
@@ -244,6 +248,7 @@ def submit(
     namespace: str | None = None,
     poll_seconds: float = 5.0,
     on_submitted: Callable[[SubmitResult], None] | None = None,
+    labelled: LabelledWindow | None = None,
 ) -> SubmitResult:
     """Compile the training pipeline and submit it to the KFP API at host.
 
@@ -257,8 +262,11 @@ def submit(
         tracking_uri: MLflow URI the cluster tasks use (default: compile_pipeline's).
         namespace: the profile namespace of a multi-user KFP.
         on_submitted: called once the run exists, before waiting.
+        labelled: labelled rows of a monitored window to add to the training data (one run
+            only: a schedule trains on the configured data).
     """
     from kubecycle.pipelines.run import compile_pipeline
+    from kubecycle.pipelines.training import labelled_arguments
 
     host = host.strip().rstrip("/")
     if not host.startswith(("http://", "https://")):
@@ -275,7 +283,8 @@ def submit(
         with contextlib.redirect_stdout(io.StringIO()):  # kfp prints its own links; we return ours
             with _api_errors(host, "connect"):
                 client = _client(host, token, namespace)
-            result = _create(client, host, package, experiment, namespace, cron)
+            result = _create(client, host, package, experiment, namespace, cron,
+                             labelled_arguments(labelled))
     if on_submitted is not None:
         on_submitted(result)
     return _wait(client, host, result, timeout, poll_seconds) if wait else result

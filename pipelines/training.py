@@ -24,8 +24,18 @@ from kubecycle.components.validate.component import validate_data
 if TYPE_CHECKING:
     from kubecycle.cluster_config import ClusterConfig
     from kubecycle.config import KubecycleConfig
+    from kubecycle.monitoring.window import LabelledWindow
 
 PIPELINE_NAME = "kubecycle-training"
+
+
+def labelled_arguments(labelled: "LabelledWindow | None") -> dict[str, str]:
+    """The training pipeline's arguments that add a window's labelled rows to the training
+    data (none: the configured data only)."""
+    if labelled is None:
+        return {}
+    return {"labelled": labelled.source, "labelled_window": labelled.window,
+            "labelled_until": labelled.until}
 
 
 def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None = None
@@ -83,19 +93,22 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="kubecycle: ingest, validate, explore, split, features, tune, "
                               "train, evaluate, explain, register (gated), package")
-    def training_pipeline(config: str, tracking_uri: str, run_name: str = "") -> dsl.Artifact:
+    def training_pipeline(config: str, tracking_uri: str, run_name: str = "", labelled: str = "",
+                          labelled_window: str = "", labelled_until: str = "") -> dsl.Artifact:
         run = settle(start_run(config=config, tracking_uri=tracking_uri, run_name=run_name), "track")
         run_id = run.outputs["run_id"]
-        raw = settle(ingest_data(config=config), "ingest")
+        raw = settle(ingest_data(config=config, labelled=labelled, labelled_window=labelled_window,
+                                 labelled_until=labelled_until), "ingest")
         valid = settle(validate_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
                                      raw=raw.outputs["raw"]), "validate")
         clean, contract = valid.outputs["clean"], valid.outputs["contract"]
         eda = settle(explore_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
-                                  clean=clean), "explore")
+                                  clean=clean, contract=contract), "explore")
         split = settle(split_data(config=config, clean=clean, contract=contract), "split")
         train, test = split.outputs["train"], split.outputs["test"]
-        plan = settle(plan_features(config=config, tracking_uri=tracking_uri, run_id=run_id,
-                                    contract=contract), "features").outputs["plan"]
+        features = settle(plan_features(config=config, tracking_uri=tracking_uri, run_id=run_id,
+                                        contract=contract), "features")
+        plan, model_contract = features.outputs["plan"], features.outputs["model_contract"]
         # a light helper: only the `default` settings, never the tuning resources or a GPU
         families = settle(candidate_families(config=config, run_id=run_id, contract=contract), None)
         with dsl.ParallelFor(items=families.output, parallelism=parallelism) as item:
@@ -113,10 +126,11 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
                            "explain")
         registered = settle(register_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, model=model, train=train,
-            test=test, contract=contract, evaluation=evaluated.outputs["evaluation"]), "register")
+            test=test, contract=model_contract, evaluation=evaluated.outputs["evaluation"]),
+            "register")
         packaged = settle(package_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, model=model,
-            registration=registered.outputs["registration"], contract=contract, test=test),
+            registration=registered.outputs["registration"], contract=model_contract, test=test),
             "package")
         summary = settle(summarize_run(
             tracking_uri=tracking_uri, run_id=run_id,

@@ -454,19 +454,19 @@ def penguins_bento() -> dict[str, Any]:
     the BentoML store holding it and one request record."""
     import bentoml
 
-    from kubecycle.components.features.core import plan_features
-    from kubecycle.components.package.core import build_bento
+    from kubecycle.components.features.core import plan_columns
     from kubecycle.components.train.core import fit_final, select_best
     from kubecycle.components.validate.core import clean
     from kubecycle.config import FeatureConfig
     from kubecycle.modelling import TuneResult
+    from kubecycle.serving.bento import build_bento
 
     result = clean(pd.read_csv(EXAMPLES_DIR / "penguins.csv"), "species")
-    model = fit_final(plan_features(result.contract, FeatureConfig()),
+    model = fit_final(plan_columns(result.contract, FeatureConfig()),
                       select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
                       result.frame, 0)
     packaged = build_bento(model, "penguins", "1", result.contract, test=result.frame)
-    assert packaged.onnx.used, packaged.onnx.reason
+    assert packaged.onnx.runtime == "onnx", packaged.onnx.reason
     record = result.frame.drop(columns="species").head(1).astype(object)
     return {"tag": packaged.bento_tag,
             "store": Path(bentoml.get(packaged.bento_tag).path).parents[2],  # in-process home

@@ -26,6 +26,7 @@ def evaluate_model(
     from kubecycle.artifacts import read_json, read_table, write_json
     from kubecycle.components.evaluate.core import write_report
     from kubecycle.evaluation import evaluate_model as evaluate
+    from kubecycle.tracking import connect
 
     feature_plan = read_json(plan.path)
     result = evaluate(joblib.load(model.path), read_table(test.path), feature_plan["target"],
@@ -37,7 +38,7 @@ def evaluate_model(
         confusion.log_confusion_matrix(result.labels, result.confusion)
     write_json(evaluation.path, result.to_dict())
     write_report(result, "kubecycle evaluation", report.path)
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     client = mlflow.MlflowClient()
     for name, value in result.metrics.items():
         if not math.isnan(value):

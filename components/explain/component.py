@@ -23,19 +23,19 @@ def explain_model(
     import mlflow
 
     from kubecycle.artifacts import read_json, read_table, write_json
-    from kubecycle.components.explain.core import explain_model as explain
-    from kubecycle.components.explain.core import write_report, write_summary_plot
+    from kubecycle.components.explain.core import explain_rows, write_report, write_summary_plot
     from kubecycle.config import KubecycleConfig
+    from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
     feature_plan = read_json(plan.path)
-    explanation, values = explain(joblib.load(model.path), read_table(test.path),
+    explanation, values = explain_rows(joblib.load(model.path), read_table(test.path),
                                   feature_plan["target"], feature_plan["task"], cfg.split.seed)
     png = Path(report.path).with_suffix(".png")
     write_summary_plot(values, png)
     write_report(explanation, png, report.path)
     write_json(importance.path, explanation.to_dict())
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     client = mlflow.MlflowClient()
     client.log_artifact(run_id, report.path, "reports/shap")
     client.log_artifact(run_id, str(png), "reports/shap")

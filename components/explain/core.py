@@ -46,7 +46,7 @@ def _explainer(estimator, background: np.ndarray, task: Task):
     return shap.PermutationExplainer(predict, background), "permutation"
 
 
-def explain_model(model, frame: pd.DataFrame, target: str | None, task: Task, seed: int = 0
+def explain_rows(model, frame: pd.DataFrame, target: str | None, task: Task, seed: int = 0
                   ) -> tuple[Explanation, Any]:
     """Global importance (mean |SHAP|) on a bounded sample of rows.
 

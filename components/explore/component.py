@@ -1,23 +1,29 @@
 """kfp component for the EDA stage."""
 
-from kfp.dsl import HTML, Dataset, Input, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Output
 
 from kubecycle.components._kfp import stage_component
 
 
 @stage_component
 def explore_data(
-    config: str, tracking_uri: str, run_id: str, clean: Input[Dataset], report: Output[HTML]
+    config: str,
+    tracking_uri: str,
+    run_id: str,
+    clean: Input[Dataset],
+    contract: Input[Artifact],
+    report: Output[HTML],
 ) -> None:
     """Write the EDA report as an HTML artifact and log it to MLflow."""
     import mlflow
 
-    from kubecycle.artifacts import read_table
+    from kubecycle.artifacts import read_json, read_table
     from kubecycle.components.explore.core import build_eda_report
-    from kubecycle.config import KubecycleConfig
+    from kubecycle.contract import DataContract
+    from kubecycle.tracking import connect
 
-    cfg = KubecycleConfig.from_json(config)
-    result = build_eda_report(read_table(clean.path), cfg.data.target, report.path)
+    result = build_eda_report(read_table(clean.path),
+                              DataContract.from_dict(read_json(contract.path)), report.path)
     report.metadata["rows_profiled"] = result.rows_profiled
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     mlflow.MlflowClient().log_artifact(run_id, report.path, "reports/eda")

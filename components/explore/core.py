@@ -8,43 +8,51 @@ from pathlib import Path
 
 import pandas as pd
 
+from kubecycle.contract import DataContract
+
 MAX_REPORT_ROWS = 100_000  # the report is built on a bounded, seeded sample
 
 
 @dataclass(frozen=True)
 class EdaResult:
+    """The report written and how many rows it profiled."""
+
     html_path: Path
     rows_profiled: int
-    missing_by_column: dict[str, float]
 
 
-def _target_balance_html(frame: pd.DataFrame, target: str | None) -> str:
+def _target_balance_html(frame: pd.DataFrame, contract: DataContract) -> str:
+    target = contract.target
     if target is None or target not in frame.columns:
         return ""
     labels = frame[target]
-    if pd.api.types.is_numeric_dtype(labels) and labels.nunique() > 20:
+    if contract.task == "regression":
         table = labels.describe().to_frame("value")
     else:
         table = labels.astype(str).value_counts(normalize=True).rename("share").to_frame()
     return f"<h2>Target {html.escape(target)}</h2>" + table.to_html(float_format="%.4f")
 
 
-def _correlation_html(frame: pd.DataFrame) -> str:
-    numeric = frame.select_dtypes("number")
+def _correlation_html(frame: pd.DataFrame, contract: DataContract) -> str:
+    numeric = frame[[c for c, spec in contract.columns.items() if spec.kind == "numeric"]]
     if numeric.shape[1] < 2:
         return ""
     corr = numeric.corr(method="spearman").round(3)
     return "<h2>Spearman correlations (numeric columns)</h2>" + corr.to_html()
 
 
-def build_eda_report(frame: pd.DataFrame, target: str | None, out_path: str | Path) -> EdaResult:
+def build_eda_report(frame: pd.DataFrame, contract: DataContract, out_path: str | Path
+                     ) -> EdaResult:
     """Write an HTML EDA report: statistics, missing values, distributions (Evidently's
     DataSummaryPreset), then target balance and correlations.
 
     Args:
-        frame: the cleaned data set.
-        target: label column or None.
-        out_path: HTML file to write.
+        frame: The cleaned data set.
+        contract: Its data contract (target, task, column kinds).
+        out_path: The HTML file to write.
+
+    Returns:
+        The report's path and the rows it profiled (a bounded, seeded sample).
     """
     from evidently import Report
     from evidently.presets import DataSummaryPreset
@@ -54,10 +62,9 @@ def build_eda_report(frame: pd.DataFrame, target: str | None, out_path: str | Pa
     sample = frame.sample(MAX_REPORT_ROWS, random_state=0) if len(frame) > MAX_REPORT_ROWS else frame
     snapshot = Report([DataSummaryPreset()]).run(current_data=sample, reference_data=None)
     snapshot.save_html(str(out_path))
-    extra = _target_balance_html(sample, target) + _correlation_html(sample)
+    extra = _target_balance_html(sample, contract) + _correlation_html(sample, contract)
     if extra:
         text = out_path.read_text()
         section = f'<section style="font-family:sans-serif;margin:2em">{extra}</section>'
         out_path.write_text(text.replace("</body>", section + "</body>", 1))
-    missing = {c: round(float(frame[c].isna().mean()), 6) for c in frame.columns}
-    return EdaResult(html_path=out_path, rows_profiled=len(sample), missing_by_column=missing)
+    return EdaResult(html_path=out_path, rows_profiled=len(sample))

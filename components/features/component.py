@@ -7,18 +7,29 @@ from kubecycle.components._kfp import stage_component
 
 @stage_component
 def plan_features(
-    config: str, tracking_uri: str, run_id: str, contract: Input[Artifact], plan: Output[Artifact]
+    config: str,
+    tracking_uri: str,
+    run_id: str,
+    contract: Input[Artifact],
+    plan: Output[Artifact],
+    model_contract: Output[Artifact],
 ) -> None:
-    """Write the feature plan (columns per encoder, dropped columns with reasons)."""
+    """Write the feature plan (columns per encoder, dropped columns with reasons) and the data
+    contract with the model's inputs as the plan decided them (what register, package and
+    monitoring read)."""
     import mlflow
 
     from kubecycle.artifacts import read_json, write_json
-    from kubecycle.components.features.core import plan_features as make_plan
+    from kubecycle.components.features.core import plan_columns
     from kubecycle.config import KubecycleConfig
+    from kubecycle.contract import DataContract
+    from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
-    feature_plan = make_plan(read_json(contract.path), cfg.features)
+    data_contract = DataContract.from_dict(read_json(contract.path))
+    feature_plan = plan_columns(data_contract, cfg.features)
     write_json(plan.path, feature_plan.to_dict())
+    write_json(model_contract.path, data_contract.with_inputs(feature_plan.dropped).to_dict())
     plan.metadata.update({"inputs": len(feature_plan.inputs), "dropped": feature_plan.dropped})
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     mlflow.MlflowClient().log_dict(run_id, feature_plan.to_dict(), "features/plan.json")

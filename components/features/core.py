@@ -3,41 +3,47 @@ kubecycle.modelling, shared with the stages that fit models)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from kubecycle.config import FeatureConfig
+from kubecycle.contract import ColumnSpec, DataContract
 from kubecycle.errors import DataValidationError
 from kubecycle.modelling import FeaturePlan
 
 MIN_ID_UNIQUE = 20  # a column needs at least this many distinct values to look like an ID
 
 
-def _is_id_like(spec: dict[str, Any], rows: int, ratio: float) -> bool:
-    if spec["kind"] not in ("categorical",) and not spec["dtype"].startswith(("int", "uint")):
+def _is_id_like(spec: ColumnSpec, rows: int, ratio: float) -> bool:
+    if spec.kind != "categorical" and not spec.integral:
         return False
-    return spec["unique"] >= MIN_ID_UNIQUE and spec["unique"] >= ratio * rows
+    return spec.unique >= MIN_ID_UNIQUE and spec.unique >= ratio * rows
 
 
-def plan_features(contract: dict[str, Any], settings: FeatureConfig) -> FeaturePlan:
-    """Route each contract column to an encoder by kind; drop constant and ID-like columns.
+def plan_columns(contract: DataContract, settings: FeatureConfig) -> FeaturePlan:
+    """Route each feature column to an encoder by kind; drop constant and ID-like columns.
 
-    Raises DataValidationError when no usable feature is left.
+    Args:
+        contract: The data contract validate inferred.
+        settings: The config's features section.
+
+    Returns:
+        The feature plan (`contract.with_inputs(plan.dropped)` records it on the contract).
+
+    Raises:
+        DataValidationError: no usable feature is left.
     """
-    target = contract.get("target")
-    plan = FeaturePlan(task=contract["task"], target=target, select_k_best=settings.select_k_best)
-    rows = contract["rows"]
-    for name, spec in contract["columns"].items():
-        if name == target:
-            continue
-        if spec["unique"] <= 1:
+    plan = FeaturePlan(task=contract.task, target=contract.target,
+                       select_k_best=settings.select_k_best)
+    rows = contract.rows
+    for name in contract.features:
+        spec = contract.columns[name]
+        if spec.unique <= 1:
             plan.dropped[name] = "constant"
         elif _is_id_like(spec, rows, settings.id_unique_ratio):
-            plan.dropped[name] = f"ID-like ({spec['unique']} distinct values in {rows} rows)"
-        elif spec["kind"] == "numeric":
+            plan.dropped[name] = f"ID-like ({spec.unique} distinct values in {rows} rows)"
+        elif spec.kind == "numeric":
             plan.numeric.append(name)
-        elif spec["kind"] == "datetime":
+        elif spec.kind == "datetime":
             plan.datetime.append(name)
-        elif spec["kind"] == "boolean" or spec["unique"] <= settings.max_onehot_categories:
+        elif spec.kind == "boolean" or spec.unique <= settings.max_onehot_categories:
             plan.onehot.append(name)
         else:
             plan.ordinal.append(name)

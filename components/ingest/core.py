@@ -1,4 +1,5 @@
-"""Read a data source (file, URL or SQL query) into a pandas DataFrame."""
+"""Read a data source (file, URL or SQL query) into a pandas DataFrame, and add the labelled
+rows of a monitored window to it (retraining)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from kubecycle.config import SqlSource
-from kubecycle.errors import DataSourceError
+from kubecycle.errors import DataSourceError, DataValidationError
+from kubecycle.monitoring.window import LabelledWindow, read_window
 
 HTTP_TIMEOUT_SECONDS = 60
 
@@ -101,3 +103,35 @@ def ingest(source: str | SqlSource) -> IngestResult:
         raise DataSourceError(f"data.source {name} has no rows; give a non-empty table")
     frame.columns = [str(c) for c in frame.columns]
     return IngestResult(frame=frame, source=name, rows=len(frame), columns=frame.shape[1])
+
+
+def with_labelled_rows(frame: pd.DataFrame, target: str | None, labelled: LabelledWindow
+                       ) -> tuple[pd.DataFrame, int]:
+    """The training rows extended by the labelled rows of a window (rows whose target is
+    set), read in chunks; only the columns the training data has are kept.
+
+    Args:
+        frame: The rows of data.source.
+        target: The target column (data.target).
+        labelled: Where the labelled rows are.
+
+    Returns:
+        The extended table and how many rows were added.
+
+    Raises:
+        DataValidationError: no target is configured, or the window lacks a column the
+            training data has.
+    """
+    if target is None:
+        raise DataValidationError("labelled rows need data.target; a clustering config has none")
+    parts, added = [frame], 0
+    for chunk in read_window(labelled.source, labelled.since(), now=labelled.end()):
+        missing = [c for c in frame.columns if c not in chunk.columns]
+        if missing:
+            raise DataValidationError(
+                f"the labelled rows at {labelled.source} lack the column(s) {missing} of "
+                "data.source; log the model's inputs and the target there")
+        rows = chunk.loc[chunk[target].notna(), list(frame.columns)]
+        parts.append(rows)
+        added += len(rows)
+    return (pd.concat(parts, ignore_index=True) if added else frame), added

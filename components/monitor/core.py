@@ -16,16 +16,28 @@ import numpy as np
 import pandas as pd
 
 from kubecycle.config import KubecycleConfig
+from kubecycle.contract import DataContract
 from kubecycle.errors import DataValidationError, MonitoringError
 from kubecycle.monitoring.drift import DriftEngine, DriftResult
 from kubecycle.monitoring.policy import RetrainDecision, decide_retrain
 from kubecycle.monitoring.quality import DataQuality, ModelQuality
-from kubecycle.monitoring.window import TIMESTAMP_COLUMN, read_window
+from kubecycle.monitoring.window import (
+    TIMESTAMP_COLUMN,
+    LabelledWindow,
+    read_window,
+    window_text,
+)
 from kubecycle.reference import ReferenceStats, build_reference
 from kubecycle.registry import (
+    DATASET_DRIFT_TAG,
+    MODEL_NAME_TAG,
+    MODEL_VERSION_TAG,
+    MONITORING_TAG,
     REFERENCE_ARTIFACT,
     REFERENCE_STATS_ARTIFACT,
+    RETRAIN_RUN_TAG,
     RegisteredVersion,
+    held_out_metric_tag,
     load_contract,
     resolve_version,
 )
@@ -33,11 +45,10 @@ from kubecycle.registry import (
 EXIT_HEALTHY = 0
 EXIT_DRIFT = 3  # documented: drift detected; could not run = 1 (2 for a config error)
 PREDICTION = "prediction"
-MONITORING_TAG = "kubecycle.monitoring"
 DELEGATED = "delegated-to-pipeline"  # retraining done by the monitoring pipeline's branch
 
-# Retraining hook: (config, path of labelled window rows or None) -> id of the training run.
-Retrainer = Callable[[KubecycleConfig, Path | None], str]
+# Retraining hook: (config, the window's labelled rows or None) -> id of the training run.
+Retrainer = Callable[[KubecycleConfig, LabelledWindow | None], str]
 
 
 @dataclass
@@ -48,6 +59,7 @@ class MonitorOutcome:
     data_quality: dict[str, Any]
     model_quality: dict[str, Any]
     decision: RetrainDecision
+    not_checked: dict[str, str] = field(default_factory=dict)  # columns the model ignores
     monitoring_run_id: str = ""
     retrain_run_id: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
@@ -61,11 +73,12 @@ class MonitorOutcome:
                 "exit_code": self.exit_code, "model_name": self.model_name,
                 "model_version": self.model_version, "drift": self.drift.to_dict(),
                 "data_quality": self.data_quality, "model_quality": self.model_quality,
-                "decision": self.decision.to_dict(), "monitoring_run_id": self.monitoring_run_id,
+                "decision": self.decision.to_dict(), "not_checked": self.not_checked,
+                "monitoring_run_id": self.monitoring_run_id,
                 "retrain_run_id": self.retrain_run_id, "paths": self.paths}
 
 
-def load_reference(version: RegisteredVersion) -> ReferenceStats:
+def load_reference(version: RegisteredVersion, contract: DataContract) -> ReferenceStats:
     """Reference statistics registered with the version (or computed from its sample)."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -81,7 +94,7 @@ def load_reference(version: RegisteredVersion) -> ReferenceStats:
     except (MlflowException, OSError):
         raise MonitoringError(f"{version.name} v{version.version} has no reference data; "
                               "retrain it with `kubecycle run` to register one") from None
-    return build_reference(pd.read_parquet(path))
+    return build_reference(pd.read_parquet(path), kinds=contract.drift_kinds())
 
 
 def _check_columns(chunk: pd.DataFrame, features: list[str], known: set[str]) -> None:
@@ -97,10 +110,10 @@ def _previous_windows(client, experiment_id: str, model_name: str, limit: int
                       ) -> tuple[list[bool], datetime | None]:
     runs = client.search_runs(
         [experiment_id], f"tags.`{MONITORING_TAG}` = 'true' and "
-        f"tags.`kubecycle.model_name` = '{model_name}'",
+        f"tags.`{MODEL_NAME_TAG}` = '{model_name}'",
         order_by=["attributes.start_time DESC"], max_results=max(limit, 1) + 200)
-    verdicts = [r.data.tags.get("kubecycle.dataset_drift") == "true" for r in runs][:limit]
-    retrains = [r.info.start_time for r in runs if r.data.tags.get("kubecycle.retrain_run_id")]
+    verdicts = [r.data.tags.get(DATASET_DRIFT_TAG) == "true" for r in runs][:limit]
+    retrains = [r.info.start_time for r in runs if r.data.tags.get(RETRAIN_RUN_TAG)]
     last = datetime.fromtimestamp(max(retrains) / 1000, tz=UTC) if retrains else None
     return verdicts, last
 
@@ -157,25 +170,25 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
                               "retrain it with `kubecycle run`")
     fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
     collected = _collect(cfg, current, since, now, version, contract, fitted)
-    try:
-        drift = collected.engine.result()
-        client = mlflow.MlflowClient()
-        experiment = mlflow.set_experiment(cfg.mlflow.experiment)
-        decision = _decide(cfg, client, experiment.experiment_id, version.name,
-                           drift.dataset_drift, retrain, now)
-        window_quality = collected.model_quality.metrics()
-        registered = {k: float(version.tags[f"kubecycle.test_{k}"]) for k in window_quality
-                      if f"kubecycle.test_{k}" in version.tags}
-        outcome = MonitorOutcome(version.name, version.version, drift,
-                                 collected.quality.to_dict(),
-                                 {"window": window_quality, "registered_test": registered,
-                                  "labelled_rows": collected.model_quality.rows}, decision)
-        if push_url:  # before anything is written: a refused push leaves no partial results
-            push_metrics(push_url, version.name, version.version, drift, window_quality)
-        _record(cfg, client, experiment.experiment_id, version, collected, outcome, retrainer,
-                output_dir)
-    finally:
-        shutil.rmtree(collected.scratch, ignore_errors=True)
+    drift = collected.engine.result()
+    client = mlflow.MlflowClient()
+    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
+    decision = _decide(cfg, client, experiment.experiment_id, version.name,
+                       drift.dataset_drift, retrain, now)
+    window_quality = collected.model_quality.metrics()
+    registered = {k: float(version.tags[held_out_metric_tag(k)]) for k in window_quality
+                  if held_out_metric_tag(k) in version.tags}
+    outcome = MonitorOutcome(version.name, version.version, drift, collected.quality.to_dict(),
+                             {"window": window_quality, "registered_test": registered,
+                              "labelled_rows": collected.model_quality.rows}, decision,
+                             not_checked=dict(contract.dropped))
+    if push_url:  # before anything is written: a refused push leaves no partial results
+        push_metrics(push_url, version.name, version.version, drift, window_quality)
+    # retraining reads the window's labelled rows again, through the training pipeline
+    labelled = (LabelledWindow(str(current), window_text(since), now.isoformat())
+                if collected.model_quality.rows else None)
+    _record(cfg, client, experiment.experiment_id, version, collected, outcome, retrainer,
+            labelled, output_dir)
     return outcome
 
 
@@ -187,54 +200,41 @@ class _Collected:
     quality: DataQuality
     model_quality: ModelQuality
     sample: _Sample
-    scratch: Path  # a private folder, removed after the pass's results are recorded
-    labelled: Path | None  # the window's labelled rows (Parquet), for retraining
 
 
 def _collect(cfg: KubecycleConfig, current: str | Path, since: timedelta | None, now: datetime,
-             version: RegisteredVersion, contract: dict[str, Any], fitted: Any) -> _Collected:
-    """Read the window chunk by chunk into the drift engine, data and model quality, a bounded
-    sample for the report, and the labelled rows."""
-    reference = load_reference(version)
-    target = contract.get("target")
-    features = [c for c in contract["columns"] if c != target]
-    engine = quality = labelled_writer = None
-    model_quality = ModelQuality(contract["task"])
+             version: RegisteredVersion, contract: DataContract, fitted: Any) -> _Collected:
+    """Read the window chunk by chunk into the drift engine, data and model quality (with the
+    labelled rows) and a bounded sample for the report. Only the model's inputs are checked:
+    the columns the feature plan dropped may be absent and are not tested for drift."""
+    reference = load_reference(version, contract)
+    target, features, inputs = contract.target, contract.features, contract.inputs
+    engine = quality = None
+    model_quality = ModelQuality(contract.task)
     sample = _Sample(cfg.monitoring.sample_rows)
-    scratch = Path(tempfile.mkdtemp())
-    labelled_path = scratch / "labelled.parquet"
-    try:
-        for chunk in read_window(current, since, now=now):
-            if engine is None:
-                _check_columns(chunk, features,
-                               {*contract["columns"], PREDICTION, TIMESTAMP_COLUMN})
-                labelled = target is not None and target in chunk.columns
-                columns = [*features, PREDICTION, *([target] if labelled else [])]
-                engine = DriftEngine(ReferenceStats({c: reference.columns[c] for c in columns
-                                                     if c in reference.columns}),
-                                     cfg.monitoring.drift_share)
-                quality = DataQuality(contract)
-            if PREDICTION not in chunk.columns:
-                chunk = chunk.assign(**{PREDICTION: fitted.predict(chunk[features])})
-            engine.add(chunk)
-            quality.add(chunk)
-            sample.add(chunk[[c for c in engine.windows if c in chunk.columns]])
-            if target is not None and target in chunk.columns:
-                model_quality.add(chunk[target], chunk[PREDICTION].to_numpy())
-                labelled_writer = _append(labelled_writer, labelled_path,
-                                          chunk[[*features, target]])
+    for chunk in read_window(current, since, now=now):
         if engine is None:
-            raise DataValidationError(f"the window {current} has no rows"
-                                      + (f" in the last {since}" if since else "")
-                                      + "; check --current and --window")
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    finally:
-        if labelled_writer is not None:
-            labelled_writer.close()
-    return _Collected(engine, quality, model_quality, sample, scratch,
-                      labelled_path if labelled_writer is not None else None)
+            _check_columns(chunk, inputs,
+                           {*contract.columns, PREDICTION, TIMESTAMP_COLUMN})
+            labelled = target is not None and target in chunk.columns
+            columns = [*inputs, PREDICTION, *([target] if labelled else [])]
+            engine = DriftEngine(ReferenceStats({c: reference.columns[c] for c in columns
+                                                 if c in reference.columns}),
+                                 cfg.monitoring.drift_share)
+            quality = DataQuality(contract)
+        if PREDICTION not in chunk.columns:
+            chunk = chunk.assign(**{PREDICTION: fitted.predict(
+                chunk.reindex(columns=features))})  # dropped columns: missing
+        engine.add(chunk)
+        quality.add(chunk)
+        sample.add(chunk[[c for c in engine.windows if c in chunk.columns]])
+        if target is not None and target in chunk.columns:
+            model_quality.add(chunk[target], chunk[PREDICTION].to_numpy())
+    if engine is None:
+        raise DataValidationError(f"the window {current} has no rows"
+                                  + (f" in the last {since}" if since else "")
+                                  + "; check --current and --window")
+    return _Collected(engine, quality, model_quality, sample)
 
 
 def _decide(cfg: KubecycleConfig, client: Any, experiment_id: str, model_name: str,
@@ -250,7 +250,7 @@ def _decide(cfg: KubecycleConfig, client: Any, experiment_id: str, model_name: s
 
 def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: RegisteredVersion,
             collected: _Collected, outcome: MonitorOutcome, retrainer: Retrainer | None,
-            output_dir: Path) -> None:
+            labelled: LabelledWindow | None, output_dir: Path) -> None:
     """The monitoring run in MLflow (metrics, report, summary), retraining when decided, and
     the files in output_dir (written atomically)."""
     from kubecycle.artifacts import write_json
@@ -266,18 +266,18 @@ def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: Regi
                             collected.sample.result(), kinds, cfg.monitoring.drift_share, html)
         run = client.create_run(experiment_id,
                                 run_name=f"monitor-{version.name}-v{version.version}",
-                                tags={MONITORING_TAG: "true", "kubecycle.model_name": version.name,
-                                      "kubecycle.model_version": version.version,
-                                      "kubecycle.dataset_drift": str(drift.dataset_drift).lower()})
+                                tags={MONITORING_TAG: "true", MODEL_NAME_TAG: version.name,
+                                      MODEL_VERSION_TAG: version.version,
+                                      DATASET_DRIFT_TAG: str(drift.dataset_drift).lower()})
         outcome.monitoring_run_id = run.info.run_id
         if outcome.decision.retrain:  # without a retrainer the caller retrains (the pipeline)
             try:
-                outcome.retrain_run_id = (retrainer(cfg, collected.labelled) if retrainer
+                outcome.retrain_run_id = (retrainer(cfg, labelled) if retrainer
                                           else DELEGATED)
             except Exception:
                 client.set_terminated(run.info.run_id, "FAILED")
                 raise
-            client.set_tag(run.info.run_id, "kubecycle.retrain_run_id", outcome.retrain_run_id)
+            client.set_tag(run.info.run_id, RETRAIN_RUN_TAG, outcome.retrain_run_id)
         client.log_metric(run.info.run_id, "drift_share", drift.share)
         client.log_metric(run.info.run_id, "drifted_columns", len(drift.drifted_columns))
         client.log_metric(run.info.run_id, "window_rows", drift.rows)
@@ -306,14 +306,3 @@ def _reference_sample(version: RegisteredVersion, columns: list[str]) -> pd.Data
         return None
     frame = pd.read_parquet(path)
     return frame[[c for c in columns if c in frame.columns]]
-
-
-def _append(writer, path: Path, frame: pd.DataFrame):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if writer is None:
-        writer = pq.ParquetWriter(path, table.schema)
-    writer.write_table(table.cast(writer.schema))
-    return writer

@@ -22,36 +22,26 @@ def package_model(
     import os
 
     import joblib
-    import mlflow
     import pandas as pd
 
     from kubecycle.artifacts import read_json, write_json
-    from kubecycle.components.package.core import build_bento, export_archive
+    from kubecycle.components.package.core import package_registered
     from kubecycle.config import KubecycleConfig
-    from kubecycle.registry import BENTO_TAG, BENTO_URI_TAG, held_out_rows
+    from kubecycle.contract import DataContract
     from kubecycle.settings import BENTOML_HOME, bentoml_home
     from kubecycle.tracking import connect
 
     os.environ.setdefault(BENTOML_HOME.name, str(bentoml_home()))
     cfg = KubecycleConfig.from_json(config)
-    registered = read_json(registration.path)
-    data_contract = read_json(contract.path)
     os.makedirs(bento.path, exist_ok=True)
-    result = build_bento(joblib.load(model.path), registered["model_name"],
-                         registered["model_version"], data_contract, export_dir=bento.path,
-                         test=held_out_rows(pd.read_parquet(test.path), cfg.split.seed))
+    connect(tracking_uri)  # the registry too: never MLFLOW_REGISTRY_URI's
+    result = package_registered(
+        joblib.load(model.path), read_json(registration.path),
+        DataContract.from_dict(read_json(contract.path)), pd.read_parquet(test.path),
+        seed=cfg.split.seed, export_dir=bento.path, bento_store=cfg.deploy.bento_store,
+        run_id=run_id)
     write_json(os.path.join(bento.path, "bento.json"), result.to_dict())
     bento.metadata.update({"bento_tag": result.bento_tag, "export": result.export_path,
                            "onnx": result.onnx.reason})
-    tags = {BENTO_TAG: result.bento_tag, **result.onnx.to_tags()}
-    store = cfg.deploy.bento_store
-    if store:  # where the serving pods import from: `kubecycle deploy` pins this URI
-        tags[BENTO_URI_TAG] = export_archive(
-            result.bento_tag, store, os.path.basename(result.export_path))
-        bento.metadata["bento_uri"] = tags[BENTO_URI_TAG]
-    connect(tracking_uri)  # the registry too: never MLFLOW_REGISTRY_URI's
-    client = mlflow.MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(registered["model_name"], registered["model_version"],
-                                     key, value)
-    client.set_tag(run_id, BENTO_TAG, result.bento_tag)
+    if result.bento_uri:
+        bento.metadata["bento_uri"] = result.bento_uri

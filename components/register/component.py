@@ -17,19 +17,21 @@ def register_model(
     evaluation: Input[Artifact],
     registration: Output[Artifact],
 ) -> None:
-    """Register a model version; alias `champion` only if it passes the gate."""
+    """Register a model version with its data contract (the model's inputs as the feature
+    plan decided them); alias `champion` only if it passes the gate."""
     import joblib
 
     from kubecycle.artifacts import read_json, read_table, write_json
-    from kubecycle.components.register.core import register_model as register
+    from kubecycle.components.register.core import register_version
     from kubecycle.config import KubecycleConfig
+    from kubecycle.contract import DataContract
     from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
-    data_contract = read_json(contract.path)
-    task = data_contract["task"]
+    data_contract = DataContract.from_dict(read_json(contract.path))
+    task = data_contract.task
     connect(tracking_uri)
-    result = register(
+    result = register_version(
         joblib.load(model.path), run_id=run_id, model_name=cfg.mlflow.model_name, task=task,
         metric=cfg.resolved_metric(task), test_metrics=read_json(evaluation.path)["metrics"],
         train=read_table(train.path), test=read_table(test.path), target=cfg.data.target,

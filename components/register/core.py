@@ -11,6 +11,7 @@ import pandas as pd
 
 from kubecycle.catalog import METRICS, Task
 from kubecycle.components.register.gate import GateDecision, decide
+from kubecycle.contract import DataContract
 from kubecycle.errors import TrackingError
 from kubecycle.evaluation import score
 from kubecycle.modelling import split_xy
@@ -19,10 +20,18 @@ from kubecycle.registry import (
     CHALLENGER,
     CHAMPION,
     CONTRACT_ARTIFACT,
+    GATE_BASIS_TAG,
+    GATE_REASON_TAG,
+    GATE_TAG,
+    METRIC_TAG,
     MODEL_PACKAGES,
     REFERENCE_STATS_ARTIFACT,
+    RUN_ID_TAG,
+    TASK_TAG,
     TEST_ARTIFACT,
+    held_out_metric_tag,
     held_out_rows,
+    model_code,
     pinned,
     version_by_alias,
 )
@@ -64,7 +73,7 @@ def _champion_score(model_name: str, test: pd.DataFrame, target: str | None, tas
         model = mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION}")
         return champion.version, score(model, test, target, task, metric), "same test rows"
     except Exception as exc:  # an incompatible champion is compared on its recorded score
-        recorded = champion.tags.get(f"kubecycle.test_{metric}")
+        recorded = champion.tags.get(held_out_metric_tag(metric))
         note = f"recorded score (rescoring failed: {type(exc).__name__})"
         return champion.version, float(recorded) if recorded else None, note
 
@@ -75,7 +84,7 @@ def _trusted_types(model) -> list[str]:
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
 
-def register_model(
+def register_version(
     model,
     *,
     run_id: str,
@@ -86,7 +95,7 @@ def register_model(
     train: pd.DataFrame,
     test: pd.DataFrame,
     target: str | None,
-    contract: dict[str, Any],
+    contract: DataContract,
     min_score: float | None,
     min_improvement: float,
     seed: int,
@@ -109,13 +118,13 @@ def register_model(
     example = x_train.head(EXAMPLE_ROWS)
     signature = infer_signature(example, model.predict(example))
     reference = reference_sample(train, model, target, seed)
-    with mlflow.start_run(run_id=run_id, nested=False) as active:
+    with mlflow.start_run(run_id=run_id, nested=False) as active, model_code() as code:
         info = mlflow.sklearn.log_model(
             sk_model=model, name="model", signature=signature, input_example=example,
             registered_model_name=model_name, skops_trusted_types=_trusted_types(model),
             pip_requirements=pinned(MODEL_PACKAGES),  # not inferred: that reloads the model
-            metadata={"task": task, "metric": metric, "target": target})
-        mlflow.log_dict(contract, CONTRACT_ARTIFACT)
+            code_paths=code, metadata={"task": task, "metric": metric, "target": target})
+        mlflow.log_dict(contract.to_dict(), CONTRACT_ARTIFACT)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "reference.parquet"
             reference.to_parquet(path, index=False)
@@ -123,19 +132,19 @@ def register_model(
             held_out = Path(folder) / Path(TEST_ARTIFACT).name
             held_out_rows(test, seed).to_parquet(held_out, index=False)
             mlflow.log_artifact(str(held_out), str(Path(TEST_ARTIFACT).parent))
-        mlflow.log_dict(build_reference(reference).to_dict(), REFERENCE_STATS_ARTIFACT)
+        stats = build_reference(reference, kinds=contract.drift_kinds())
+        mlflow.log_dict(stats.to_dict(), REFERENCE_STATS_ARTIFACT)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")
-        mlflow.set_tags({"kubecycle.gate": decision.status, "kubecycle.gate_reason":
-                         decision.reason[:5000], "kubecycle.gate_basis": basis})
+        mlflow.set_tags({GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
+                         GATE_BASIS_TAG: basis})
         run_uuid = active.info.run_id
     version = str(info.registered_model_version)
     if version in ("None", ""):
         raise TrackingError(f"MLflow did not register {model_name}; check the registry backend")
     try:
-        tags = {"kubecycle.task": task, "kubecycle.metric": metric,
-                "kubecycle.run_id": run_uuid, "kubecycle.gate": decision.status,
-                "kubecycle.gate_reason": decision.reason[:5000],
-                **{f"kubecycle.test_{k}": f"{v:.6g}" for k, v in test_metrics.items()}}
+        tags = {TASK_TAG: task, METRIC_TAG: metric, RUN_ID_TAG: run_uuid,
+                GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
+                **{held_out_metric_tag(k): f"{v:.6g}" for k, v in test_metrics.items()}}
         for key, value in tags.items():
             client.set_model_version_tag(model_name, version, key, value)
         client.set_registered_model_alias(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kubecycle.config import KubecycleConfig
-from kubecycle.tracking import PARENT_RUN_TAG, connect
+from kubecycle.registry import MODEL_NAME_TAG, PARENT_RUN_TAG
+from kubecycle.tracking import connect
 
 
 def _flatten(prefix: str, value: object, out: dict[str, str]) -> None:
@@ -32,7 +33,7 @@ def start_parent_run(cfg: KubecycleConfig, tracking_uri: str, run_name: str = ""
     run = client.create_run(
         experiment.experiment_id,
         run_name=run_name or None,
-        tags={PARENT_RUN_TAG: "true", "kubecycle.model_name": cfg.mlflow.model_name},
+        tags={PARENT_RUN_TAG: "true", MODEL_NAME_TAG: cfg.mlflow.model_name},
     )
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)
@@ -44,7 +45,7 @@ def finish_parent_run(tracking_uri: str, run_id: str, status: str = "FINISHED") 
     """Mark the parent run finished (or FAILED)."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
@@ -71,7 +72,7 @@ def build_summary(*, tracking_uri: str, run_id: str, selection: dict, evaluation
         "top_features": importance["top_features"],
         "bento_tag": bento["bento_tag"],
         "bento_export": bento["export_path"],
-        "serving_runtime": "onnx" if bento.get("onnx", {}).get("used") else "sklearn",
-        "serving_runtime_reason": bento.get("onnx", {}).get("reason", ""),
+        "serving_runtime": bento["onnx"]["runtime"],
+        "serving_runtime_reason": bento["onnx"]["reason"],
         "reports": reports,
     }

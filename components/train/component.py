@@ -25,6 +25,8 @@ def train_model(
     from kubecycle.components.train.core import fit_final, select_best
     from kubecycle.config import KubecycleConfig
     from kubecycle.modelling import FeaturePlan, TuneResult
+    from kubecycle.registry import FAMILY_TAG
+    from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
     results = [TuneResult(**read_json(item.path)) for item in tune_results]
@@ -34,9 +36,9 @@ def train_model(
     joblib.dump(fitted, model.path)
     write_json(selection.path, chosen.to_dict())
     model.metadata.update({"family": chosen.family, f"cv_{chosen.metric}": chosen.cv_metric})
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     client = mlflow.MlflowClient()
-    client.set_tag(run_id, "kubecycle.family", chosen.family)
+    client.set_tag(run_id, FAMILY_TAG, chosen.family)
     client.log_metric(run_id, f"cv_{chosen.metric}", chosen.cv_metric)
     for key, value in chosen.params.items():
         client.log_param(run_id, f"model.{key}", value)

@@ -35,12 +35,14 @@ def tune_family(
     import mlflow
 
     from kubecycle.artifacts import read_json, read_table, write_json
-    from kubecycle.components.tune.core import tune_family as search
+    from kubecycle.components.tune.core import search_family
     from kubecycle.config import KubecycleConfig
     from kubecycle.modelling import FeaturePlan
+    from kubecycle.registry import ERROR_TAG, FAMILY_TAG, STAGE_TAG
+    from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
-    mlflow.set_tracking_uri(tracking_uri)
+    connect(tracking_uri)
     client = mlflow.MlflowClient()
     experiment_id = client.get_run(run_id).info.experiment_id
     feature_plan = FeaturePlan.from_dict(read_json(plan.path))
@@ -49,17 +51,16 @@ def tune_family(
     def log_trial(number, params, value, error):
         trial = client.create_run(
             experiment_id, run_name=f"{family}-trial-{number}",
-            tags={"mlflow.parentRunId": run_id, "kubecycle.family": family,
-                  "kubecycle.stage": "tune"})
+            tags={"mlflow.parentRunId": run_id, FAMILY_TAG: family, STAGE_TAG: "tune"})
         for key, item in params.items():
             client.log_param(trial.info.run_id, key, item)
         if value is not None:
             client.log_metric(trial.info.run_id, f"cv_{metric}", value)
         else:
-            client.set_tag(trial.info.run_id, "kubecycle.error", error[:500])
+            client.set_tag(trial.info.run_id, ERROR_TAG, error[:500])
         client.set_terminated(trial.info.run_id, "FINISHED" if error is None else "FAILED")
 
-    outcome = search(cfg, feature_plan, family, read_table(train.path), on_trial=log_trial)
+    outcome = search_family(cfg, feature_plan, family, read_table(train.path), on_trial=log_trial)
     write_json(result.path, outcome.to_dict())
     result.metadata.update({"family": family, "cv_metric": outcome.cv_metric})
     if outcome.cv_metric is not None:

@@ -72,7 +72,7 @@ def _cv(task: Task, folds: int, y: pd.Series | None, seed: int):
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
 
 
-def tune_family(
+def search_family(
     cfg: KubecycleConfig,
     plan: FeaturePlan,
     family: str,

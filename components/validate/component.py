@@ -14,15 +14,15 @@ def validate_data(
     clean: Output[Dataset],
     contract: Output[Artifact],
 ) -> None:
-    """Clean the rows, infer the data contract, and check it against the champion's."""
+    """Clean the rows, infer the data contract, and check the data against the champion's
+    (registered with the version by the register stage)."""
     import mlflow
 
     from kubecycle.artifacts import read_table, write_json, write_table
-    from kubecycle.components.validate.core import check_contract
     from kubecycle.components.validate.core import clean as clean_rows
     from kubecycle.config import KubecycleConfig
     from kubecycle.errors import ConfigError, DataValidationError
-    from kubecycle.registry import CHAMPION, load_contract, version_by_alias
+    from kubecycle.registry import CHAMPION, TASK_TAG, load_contract, version_by_alias
     from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
@@ -35,14 +35,14 @@ def validate_data(
     champion = version_by_alias(cfg.mlflow.model_name, CHAMPION)
     registered = load_contract(champion) if champion else None
     if registered is not None:
-        violations = check_contract(result.frame, registered)
+        violations = registered.violations(result.frame)
         if violations:
             raise DataValidationError(
                 f"data breaks the contract of {cfg.mlflow.model_name} v{champion.version}: "
                 + "; ".join(violations)
                 + ". Fix the source, or register under a new mlflow.model_name")
     write_table(result.frame, clean.path)
-    write_json(contract.path, result.contract)
+    write_json(contract.path, result.contract.to_dict())
     counts = {
         "rows_clean": len(result.frame),
         "dropped_duplicates": result.dropped_duplicates,
@@ -53,5 +53,4 @@ def validate_data(
     client = mlflow.MlflowClient()
     for key, value in counts.items():
         client.log_metric(run_id, f"data.{key}", value)
-    client.set_tag(run_id, "kubecycle.task", result.task)
-    client.log_dict(run_id, result.contract, "contract/contract.json")
+    client.set_tag(run_id, TASK_TAG, result.task)

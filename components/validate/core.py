@@ -1,20 +1,18 @@
-"""Data contract inference and checks, task inference, and row cleaning."""
+"""Row cleaning, numpy dtypes and task inference (the contract itself: kubecycle.contract)."""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pandas as pd
 from pandas.api import types as ptypes
 
 from kubecycle.catalog import Task
+from kubecycle.contract import DataContract, infer_contract
 from kubecycle.errors import DataValidationError
 
-MAX_CONTRACT_CATEGORIES = 200
 MAX_CLASSIFICATION_LEVELS = 20  # integer targets with at most this many levels are classes
-DATETIME_PARSE_SHARE = 0.95
 
 
 def numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,27 +65,6 @@ def _typed_objects(series: pd.Series) -> pd.Series | None:
     return None
 
 
-def column_kind(series: pd.Series) -> str:
-    """numeric | boolean | datetime | categorical, from the dtype and, for text, the values."""
-    if ptypes.is_bool_dtype(series):
-        return "boolean"
-    if ptypes.is_numeric_dtype(series):
-        return "numeric"
-    if ptypes.is_datetime64_any_dtype(series):
-        return "datetime"
-    values = series.dropna()
-    if len(values) and ptypes.infer_dtype(values, skipna=True) == "boolean":
-        return "boolean"  # booleans with missing values
-    if len(values) and values.map(type).eq(str).all() and values.str.len().between(6, 40).all():
-        sample = values.sample(min(len(values), 500), random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-        if parsed.notna().mean() >= DATETIME_PARSE_SHARE:
-            return "datetime"
-    return "categorical"
-
-
 def infer_task(frame: pd.DataFrame, target: str | None) -> Task:
     """clustering without a target; classification for text/boolean or few integer levels."""
     if target is None:
@@ -107,60 +84,7 @@ class CleanResult:
     task: Task
     dropped_duplicates: int
     dropped_missing_target: int
-    contract: dict[str, Any] = field(default_factory=dict)
-
-
-def _column_contract(series: pd.Series) -> dict[str, Any]:
-    kind = column_kind(series)
-    entry: dict[str, Any] = {
-        "kind": kind,
-        "dtype": str(series.dtype),
-        "nullable": bool(series.isna().any()),
-        "missing_share": round(float(series.isna().mean()), 6),
-        "unique": int(series.nunique(dropna=True)),
-    }
-    values = series.dropna()
-    if kind == "numeric" and len(values):
-        entry.update(min=float(values.min()), max=float(values.max()))
-    elif kind == "categorical":
-        levels = values.astype(str).value_counts()
-        if len(levels) <= MAX_CONTRACT_CATEGORIES:
-            entry["categories"] = sorted(levels.index.tolist())
-    return entry
-
-
-def infer_contract(frame: pd.DataFrame, target: str | None, task: Task) -> dict[str, Any]:
-    """The data contract: per column its kind, dtype, nullability, range or categories."""
-    contract: dict[str, Any] = {
-        "target": target,
-        "task": task,
-        "rows": len(frame),
-        "columns": {name: _column_contract(frame[name]) for name in frame.columns},
-    }
-    if task == "classification" and target is not None:
-        contract["classes"] = sorted(frame[target].dropna().astype(str).unique().tolist())
-    return contract
-
-
-def check_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> list[str]:
-    """Violations of a registered contract: missing columns and kind changes (empty = ok).
-
-    New categories and out-of-range values are not violations (the model handles them;
-    monitoring reports them as drift).
-    """
-    violations = []
-    for name, spec in contract["columns"].items():
-        if name == contract.get("target") and name not in frame.columns:
-            continue
-        if name not in frame.columns:
-            violations.append(f"column {name!r} is missing")
-            continue
-        kind = column_kind(frame[name])
-        if frame[name].notna().any() and kind != spec["kind"] and not (
-            {kind, spec["kind"]} <= {"numeric", "boolean"}
-        ):
-            violations.append(f"column {name!r} is {kind}, the contract says {spec['kind']}")
-    return violations
+    contract: DataContract
 
 
 def clean(

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Task = Literal["classification", "regression", "clustering"]
-TASKS: tuple[Task, ...] = ("classification", "regression", "clustering")
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def build_preprocessor(plan: FeaturePlan):
 
     # Registered models pickle these classes by this module path, so the module stays where it
     # is; it is a leaf (numpy, pandas, scikit-learn) and the one stage module the core uses.
-    from kubecycle.components.features.transformers import (
+    from kubecycle.transformers import (
         MISSING_TEXT,
         DatetimeExpander,
         TextColumns,

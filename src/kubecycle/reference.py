@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubecycle.contract import DriftKind, column_kind, drift_kind
+
 MAX_EXACT_POINTS = 20_000  # above this many distinct values, quantile points stand in
 QUANTILE_POINTS = 5_000
 SMALL_REFERENCE = 1_000  # Evidently switches from p-value tests to distances above this
@@ -50,20 +52,15 @@ class ReferenceStats:
         return cls({name: ColumnReference(**col) for name, col in data["columns"].items()})
 
 
-def evidently_kind(series: pd.Series) -> str:
-    """Numerical for numeric dtypes (booleans excluded), categorical otherwise."""
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    return "numeric" if numeric else "categorical"
-
-
 def category_key(values: pd.Series) -> pd.Series:
     """Categorical values as the strings both sides are counted by."""
     return values.astype(str)
 
 
-def column_reference(series: pd.Series, kind: str | None = None) -> ColumnReference:
-    """Reference statistics of one column."""
-    kind = kind or evidently_kind(series)
+def column_reference(series: pd.Series, kind: DriftKind | None = None) -> ColumnReference:
+    """Reference statistics of one column, tested for drift as `kind` (default: as the
+    contract's kind of the column says)."""
+    kind = kind or drift_kind(column_kind(series))
     values = series.dropna()
     if kind == "categorical":
         counts = category_key(values).value_counts()
@@ -84,8 +81,9 @@ def column_reference(series: pd.Series, kind: str | None = None) -> ColumnRefere
 
 
 def build_reference(frame: pd.DataFrame, columns: list[str] | None = None,
-                    kinds: dict[str, str] | None = None) -> ReferenceStats:
-    """Statistics of the given columns (default: all) of the reference frame."""
+                    kinds: dict[str, DriftKind] | None = None) -> ReferenceStats:
+    """Statistics of the given columns (default: all) of the reference frame, each tested
+    for drift as kinds says (default: as its contract kind says)."""
     kinds = kinds or {}
     names = columns if columns is not None else list(frame.columns)
     return ReferenceStats({name: column_reference(frame[name], kinds.get(name))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
+from kubecycle.contract import DataContract
 from kubecycle.errors import RegistryError
 
 if TYPE_CHECKING:
@@ -24,6 +26,26 @@ TEST_ARTIFACT = "evaluation/test.parquet"  # held-out rows; packaging verifies O
 TEST_ROWS = 10_000  # at most this many held-out rows are kept with a version
 BENTO_TAG = "kubecycle.bento_tag"  # the bento built for a version (on the version and the run)
 BENTO_URI_TAG = "kubecycle.bento_uri"  # the exported archive a cluster imports (deploy pins it)
+# What the bento serves with, and why (summary.json says the same as serving_runtime).
+SERVING_RUNTIME_TAG = "kubecycle.serving_runtime"
+SERVING_RUNTIME_REASON_TAG = "kubecycle.serving_runtime_reason"
+ServingRuntime = Literal["onnx", "sklearn"]
+# Tags on runs and versions
+PARENT_RUN_TAG = "kubecycle.parent"  # the training pipeline's parent run
+MONITORING_TAG = "kubecycle.monitoring"  # a monitoring run
+TASK_TAG = "kubecycle.task"
+METRIC_TAG = "kubecycle.metric"
+RUN_ID_TAG = "kubecycle.run_id"  # on a version: the run that logged it
+FAMILY_TAG = "kubecycle.family"
+STAGE_TAG = "kubecycle.stage"
+ERROR_TAG = "kubecycle.error"
+GATE_TAG = "kubecycle.gate"  # promoted | rejected
+GATE_REASON_TAG = "kubecycle.gate_reason"
+GATE_BASIS_TAG = "kubecycle.gate_basis"
+MODEL_NAME_TAG = "kubecycle.model_name"
+MODEL_VERSION_TAG = "kubecycle.model_version"
+DATASET_DRIFT_TAG = "kubecycle.dataset_drift"
+RETRAIN_RUN_TAG = "kubecycle.retrain_run_id"
 # what loading a registered Pipeline needs (saved with skops; kubecycle's own transformers are
 # copied into bentos, not pip-installable)
 MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "skops")
@@ -41,10 +63,56 @@ def bento_name(model_name: str) -> str:
     return re.sub(r"[^a-z0-9_.-]", "-", model_name.lower()).strip("-.") or "kubecycle-model"
 
 
+def held_out_metric_tag(metric: str) -> str:
+    """The version tag holding the held-out score of a metric."""
+    return f"kubecycle.test_{metric}"
+
+
+def bento_archive(model_name: str, version: str) -> str:
+    """The file name of a version's exported bento archive (`kubecycle deploy` derives
+    <deploy.bento_store>/<this> when no URI is recorded on the version)."""
+    return f"{bento_name(model_name)}-{version}.bento"
+
+
 def held_out_rows(test: pd.DataFrame, seed: int) -> pd.DataFrame:
     """The held-out rows registered with a version (and checked at packaging): a seeded
     sample of at most TEST_ROWS rows of the test split."""
     return test.sample(min(len(test), TEST_ROWS), random_state=seed)
+
+
+@contextmanager
+def model_code() -> Iterator[list[str]]:
+    """The code a registered model needs besides its libraries, as MLflow's `code_paths`.
+
+    kubecycle's transformers, at their import path, so that `mlflow.pyfunc.load_model` works
+    where kubecycle is not installed; where it is, the package found first serves the rest.
+
+    Yields:
+        The paths to log (a temporary copy, removed afterwards).
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import kubecycle.transformers
+
+    with tempfile.TemporaryDirectory() as folder:
+        package = Path(folder) / "kubecycle"
+        package.mkdir()
+        (package / "__init__.py").write_text(_MODEL_CODE_INIT)
+        shutil.copy(kubecycle.transformers.__file__, package / "transformers.py")
+        yield [str(package)]
+
+
+_MODEL_CODE_INIT = '''"""kubecycle's transformers, shipped with a registered model (MLflow code_paths).
+
+Where kubecycle is installed too, its other modules are found beside these.
+"""
+
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)
+'''
 
 
 def pinned(packages: Iterable[str]) -> list[str]:
@@ -74,7 +142,7 @@ def version_by_alias(model_name: str, alias: str) -> RegisteredVersion | None:
     return RegisteredVersion(model_name, str(mv.version), mv.run_id, dict(mv.tags))
 
 
-def load_contract(version: RegisteredVersion) -> dict[str, Any] | None:
+def load_contract(version: RegisteredVersion) -> DataContract | None:
     """The data contract logged with a version's training run, or None if absent."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -85,7 +153,7 @@ def load_contract(version: RegisteredVersion) -> dict[str, Any] | None:
     except (MlflowException, OSError):
         return None
     with open(path) as handle:
-        return json.load(handle)
+        return DataContract.from_dict(json.load(handle))
 
 
 def load_test_rows(version: RegisteredVersion):

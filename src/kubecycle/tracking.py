@@ -16,8 +16,6 @@ import requests
 from kubecycle.errors import TrackingError
 from kubecycle.settings import MLFLOW_DISABLE_TELEMETRY, MLFLOW_SERVER_ENABLE_JOB_EXECUTION
 
-PARENT_RUN_TAG = "kubecycle.parent"
-
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     """Fail with a clear message when an HTTP tracking server does not answer."""

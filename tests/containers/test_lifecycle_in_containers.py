@@ -265,7 +265,7 @@ def test_monitoring_pipeline_retrains_in_containers(trained, tracking, object_st
     import mlflow
     from docker.types import Mount
 
-    from kubecycle.pipelines.containers import (
+    from kubecycle.pipelines.local.containers import (
         container_runner,
         host_mounts,
         open_umask,

@@ -75,8 +75,8 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
     tags = client.get_model_version("penguins-species", "1").tags
     assert tags["kubecycle.bento_tag"] == summary["bento_tag"]
     # the champion is served as a verified ONNX graph (checked on the registered test rows)
-    assert tags["kubecycle.onnx"] == "verified" and summary["serving_runtime"] == "onnx"
-    assert tags["kubecycle.onnx_reason"] == summary["serving_runtime_reason"]
+    assert tags["kubecycle.serving_runtime"] == summary["serving_runtime"] == "onnx"
+    assert tags["kubecycle.serving_runtime_reason"] == summary["serving_runtime_reason"]
     parent = client.get_run(summary["run_id"])
     assert parent.info.status == "FINISHED"
     trials = client.search_runs([parent.info.experiment_id],

@@ -16,16 +16,13 @@ import pytest
 
 import kubecycle
 import kubecycle.components
+from kubecycle.serving.bento import BENTO_MODULES
 
 CORE = Path(kubecycle.__file__).resolve().parent
 COMPONENTS = Path(kubecycle.components.__path__[0]).resolve()
 STAGES = sorted(p.name for p in COMPONENTS.iterdir() if (p / "__init__.py").is_file())
 STAGE_ROOT = "kubecycle.components"
 PIPELINES = "kubecycle.pipelines"
-# Registered models pickle their custom transformers by this module path, so it stays in the
-# features stage's folder; it is a leaf (numpy, pandas, scikit-learn: checked below) that the
-# core and every stage may import. The only exception to the rules here.
-SHARED = ("kubecycle.components.features.transformers",)
 
 
 def module_name(path: Path, root: Path, package: str) -> str:
@@ -69,11 +66,10 @@ def under(name: str, prefix: str) -> bool:
 
 def violations(source: str, module: str, forbidden: list[str], is_package: bool = False
                ) -> list[str]:
-    """The imports of source that fall under a forbidden prefix and not under SHARED."""
+    """The imports of source that fall under a forbidden prefix."""
     return [f"{module}:{line} imports {name}"
             for line, name in imported(source, module, is_package)
-            if any(under(name, prefix) for prefix in forbidden)
-            and not any(under(name, shared) for shared in SHARED)]
+            if any(under(name, prefix) for prefix in forbidden)]
 
 
 def check(files: list[Path], root: Path, package: str, forbidden: list[str]) -> list[str]:
@@ -110,12 +106,22 @@ def test_the_core_imports_no_stage_and_no_pipeline():
     assert check(files, CORE, "kubecycle", [STAGE_ROOT, PIPELINES]) == []
 
 
-@pytest.mark.parametrize("shared", SHARED)
-def test_the_shared_stage_module_is_a_leaf(shared: str):
-    path = COMPONENTS.joinpath(*shared.split(".")[2:]).with_suffix(".py")
-    names = [name for _, name in imported(path.read_text(), shared)]
-    assert names
-    assert [name for name in names if under(name, "kubecycle")] == []
+@pytest.mark.parametrize("module", BENTO_MODULES)
+def test_what_a_bento_carries_imports_only_what_it_carries(module: str):
+    """A bento holds these files of kubecycle and nothing else of it (not installed there)."""
+    carried = {"kubecycle." + m.removesuffix(".py").replace("/", ".") for m in BENTO_MODULES}
+    name = "kubecycle." + module.removesuffix(".py").replace("/", ".")
+    names = [n for _, n in imported((CORE / module).read_text(), name) if under(n, "kubecycle")]
+    assert [n for n in names if n != "kubecycle" and not any(under(n, c) for c in carried)] == []
+
+
+def test_the_old_transformers_path_still_imports():
+    """Registered models pickled their transformers under the features stage's folder."""
+    from kubecycle import transformers
+    from kubecycle.components.features import transformers as old
+
+    assert old.DatetimeExpander is transformers.DatetimeExpander
+    assert old.TextColumns is transformers.TextColumns
 
 
 def test_every_kind_of_import_is_seen():
@@ -141,6 +147,7 @@ def test_every_kind_of_import_is_seen():
         "kubecycle.components.features.core",
         "kubecycle.pipelines",
         "kubecycle.components.tune.core.split_xy",
+        "kubecycle.components.features.transformers.TextColumns",
         "kubecycle.components.monitor.drift.DriftResult",
         "kubecycle.components.package.core.bento_name",
         "kubecycle.components.monitor.window",

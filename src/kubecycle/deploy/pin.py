@@ -34,10 +34,9 @@ SERVING_FILES = (
     "networkpolicy-serving.yaml",
 )
 DEPLOYMENT = "kubecycle-serving"
-MODEL_NAME = "kubecycle.io/model-name"
-MODEL_VERSION = "kubecycle.io/model-version"
-BENTO_URI = "kubecycle.io/bento-uri"
-PREVIOUS = "kubecycle.io/previous-"  # + model-name, model-version, bento-uri: for --rollback
+PIN = "kubecycle.io/"  # + model-name, model-version, bento-uri: the pin's annotations
+PREVIOUS = "kubecycle.io/previous-"  # + the same: the pin before, for --rollback
+MODEL_VERSION = f"{PIN}model-version"  # also the pod template's label
 TRACK = "kubecycle.io/track"
 # Set by the chart on an unpinned Deployment it keeps at zero replicas: the count the first pin
 # scales it to (the HPA's minimum, or serving.replicas).
@@ -59,7 +58,8 @@ class ServingTarget:
         the server serves."""
         return {settings.BENTO_URI.name: self.bento_uri, settings.BENTO_NAME.name: self.bento_name}
 
-    def annotations(self, prefix: str = "kubecycle.io/") -> dict[str, str]:
+    def annotations(self, prefix: str = PIN) -> dict[str, str]:
+        """The annotations that record the pin (prefix PREVIOUS: the pin before)."""
         return {f"{prefix}model-name": self.model_name, f"{prefix}model-version": self.model_version,
                 f"{prefix}bento-uri": self.bento_uri}
 
@@ -245,7 +245,7 @@ def canary_share(stable: int, canary: int) -> float:
     return 100 * canary / (stable + canary) if stable + canary else 0.0
 
 
-def target_from_annotations(annotations: dict[str, str], prefix: str = "kubecycle.io/"
+def target_from_annotations(annotations: dict[str, str], prefix: str = PIN
                             ) -> ServingTarget | None:
     """The target recorded on a live Deployment (current or, with PREVIOUS, the one before)."""
     name = annotations.get(f"{prefix}model-name")

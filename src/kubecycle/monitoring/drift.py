@@ -302,11 +302,3 @@ class DriftEngine:
     def result(self) -> DriftResult:
         return DriftResult({name: column_drift(w) for name, w in self.windows.items()},
                            self.drift_share, self.rows)
-
-
-def detect_drift(reference: ReferenceStats, chunks, drift_share: float = 0.5) -> DriftResult:
-    """Run the engine over an iterable of DataFrame chunks."""
-    engine = DriftEngine(reference, drift_share)
-    for chunk in chunks:
-        engine.add(chunk)
-    return engine.result()

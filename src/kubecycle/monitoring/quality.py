@@ -9,12 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubecycle.contract import DataContract
+
 
 @dataclass
 class DataQuality:
-    """Missing share, unseen categories and out-of-range values per contract column."""
+    """Missing share, unseen categories and out-of-range values of the model's input columns
+    (and the target's)."""
 
-    contract: dict[str, Any]
+    contract: DataContract
     rows: int = 0
     missing: dict[str, int] = field(default_factory=dict)
     unseen: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -22,21 +25,23 @@ class DataQuality:
 
     def add(self, chunk: pd.DataFrame) -> None:
         self.rows += len(chunk)
-        for name, spec in self.contract["columns"].items():
+        target = [self.contract.target] if self.contract.target else []
+        for name in [*self.contract.inputs, *target]:
             if name not in chunk.columns:
                 continue
+            spec = self.contract.columns[name]
             column = chunk[name]
             self.missing[name] = self.missing.get(name, 0) + int(column.isna().sum())
             present = column.dropna()
-            if spec["kind"] == "categorical" and "categories" in spec:
-                new = present.astype(str)[~present.astype(str).isin(spec["categories"])]
+            if spec.kind == "categorical" and spec.categories is not None:
+                new = present.astype(str)[~present.astype(str).isin(spec.categories)]
                 if len(new):
                     seen = self.unseen.setdefault(name, {})
                     for value, count in new.value_counts().head(20).items():
                         seen[str(value)] = seen.get(str(value), 0) + int(count)
-            elif spec["kind"] == "numeric" and "min" in spec:
+            elif spec.kind == "numeric" and spec.min is not None:
                 values = pd.to_numeric(present, errors="coerce")
-                outside = int(((values < spec["min"]) | (values > spec["max"])).sum())
+                outside = int(((values < spec.min) | (values > spec.max)).sum())
                 self.out_of_range[name] = self.out_of_range.get(name, 0) + outside
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ read (s3://bucket/prefix, gs://..., file://...), optionally limited to the last 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,36 @@ from kubecycle.errors import DataSourceError, DataValidationError
 
 CHUNK_ROWS = 200_000
 TIMESTAMP_COLUMN = "timestamp"
+
+
+@dataclass(frozen=True)
+class LabelledWindow:
+    """Where a window's labelled rows are, as the training pipeline's parameters name them:
+    the same three strings locally, in the monitoring pipeline and through the KFP API."""
+
+    source: str  # a file, a folder or an object-store prefix (the inference log, say)
+    window: str = ""  # how far back: "24h", "30m", "7d"; "" = every row
+    until: str = ""  # the window's end, an ISO 8601 instant; "" = when the rows are read
+
+    def since(self) -> timedelta | None:
+        """The window's span (None: no limit)."""
+        return parse_window(self.window)
+
+    def end(self) -> datetime | None:
+        """The window's end (None: now)."""
+        if not self.until:
+            return None
+        try:
+            end = datetime.fromisoformat(self.until)
+        except ValueError:
+            raise DataValidationError(f"labelled_until {self.until!r} is not an ISO 8601 "
+                                      "instant; use e.g. 2026-01-31T12:00:00+00:00") from None
+        return end if end.tzinfo else end.replace(tzinfo=UTC)
+
+
+def window_text(since: timedelta | None) -> str:
+    """A span as parse_window reads it back ("" for no limit)."""
+    return "" if since is None else f"{since.total_seconds() / 60:g}m"
 
 
 def parse_window(text: str | None) -> timedelta | None:

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from kubecycle.components.evaluate.core import write_report
-from kubecycle.components.features.core import plan_features
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
@@ -13,7 +13,7 @@ from kubecycle.modelling import TuneResult
 
 def fitted(frame, target, family, task_metric, **params):
     result = clean(frame, target)
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     chosen = select_best([TuneResult(family, task_metric, params, 0.0, 0.0)])
     return fit_final(plan, chosen, result.frame, seed=0), result.frame
 

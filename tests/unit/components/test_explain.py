@@ -1,7 +1,7 @@
 import pytest
 
-from kubecycle.components.explain.core import explain_model, write_report, write_summary_plot
-from kubecycle.components.features.core import plan_features
+from kubecycle.components.explain.core import explain_rows, write_report, write_summary_plot
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
@@ -16,10 +16,10 @@ from kubecycle.modelling import TuneResult
 )
 def test_importance_finds_the_informative_features(penguins, tmp_path, family, params, method):
     result = clean(penguins, "species")
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult(family, "f1", params, 0, 0)]),
                       result.frame, 0)
-    explanation, values = explain_model(model, result.frame, "species", "classification")
+    explanation, values = explain_rows(model, result.frame, "species", "classification")
     assert explanation.method == method
     assert explanation.top[0].startswith(("numeric__bill", "numeric__flipper", "onehot__island"))
     assert "numeric__year" not in explanation.top[:3]
@@ -32,8 +32,8 @@ def test_importance_finds_the_informative_features(penguins, tmp_path, family, p
 def test_clustering_uses_a_surrogate(penguins):
     frame = penguins.drop(columns=["species"])
     result = clean(frame, None)
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("kmeans", "silhouette",
                                                     {"n_clusters": 3}, 0, 0)]), result.frame, 0)
-    explanation, _ = explain_model(model, result.frame, None, "clustering")
+    explanation, _ = explain_rows(model, result.frame, None, "clustering")
     assert explanation.method == "surrogate-tree" and len(explanation.importance) > 3

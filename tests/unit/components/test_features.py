@@ -1,16 +1,16 @@
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.features.transformers import DatetimeExpander
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 from kubecycle.modelling import FeaturePlan, build_preprocessor
+from kubecycle.transformers import DatetimeExpander
 
 
 def test_plan_routes_columns_by_kind(mixed):
     contract = clean(mixed, "churn").contract
-    plan = plan_features(contract, FeatureConfig())
+    plan = plan_columns(contract, FeatureConfig())
     assert plan.numeric == ["x1", "x2", "amount"]
     assert plan.onehot == ["colour", "member"]
     assert plan.datetime == ["signup"]
@@ -21,12 +21,12 @@ def test_plan_routes_columns_by_kind(mixed):
 
 def test_many_levels_are_ordinal(mixed):
     frame = mixed.assign(city=[f"city{i % 40}" for i in range(len(mixed))])
-    plan = plan_features(clean(frame, "churn").contract, FeatureConfig(max_onehot_categories=10))
+    plan = plan_columns(clean(frame, "churn").contract, FeatureConfig(max_onehot_categories=10))
     assert "city" in plan.ordinal
 
 
 def test_preprocessor_handles_missing_and_unseen_values(mixed):
-    plan = plan_features(clean(mixed, "churn").contract, FeatureConfig(select_k_best=4))
+    plan = plan_columns(clean(mixed, "churn").contract, FeatureConfig(select_k_best=4))
     x = mixed.drop(columns=["churn"])
     pre = build_preprocessor(plan).fit(x, mixed.churn)
     unseen = x.head(3).assign(colour=["purple", None, "red"], x2=np.nan, signup="garbage")
@@ -59,7 +59,7 @@ def test_categorical_columns_of_any_dtype_are_encoded_as_text():
         "label": ["x", "y"] * 10,
     })
     result = clean(frame, "label")
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     assert sorted(plan.onehot) == ["paid", "region", "tier", "vip"]
     encoded = build_preprocessor(plan).fit(result.frame).get_feature_names_out().tolist()
     assert "onehot__vip_True" in encoded and "onehot__vip___missing__" in encoded

@@ -67,7 +67,7 @@ def test_sql_dates_and_numerics_get_their_kinds(postgres_url):
     engine.dispose()
     frame = ingest(SqlSource(url=postgres_url, query="select * from orders")).frame
     contract = clean(frame, "label").contract
-    kinds = {name: spec["kind"] for name, spec in contract["columns"].items()}
+    kinds = {name: spec.kind for name, spec in contract.columns.items()}
     assert kinds == {"placed": "datetime", "amount": "numeric", "label": "categorical"}
 
 

@@ -1,11 +1,14 @@
 """The register stage against a real MLflow server process."""
 
+import json
+import os
+
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.register.core import register_model
+from kubecycle.components.features.core import plan_columns
+from kubecycle.components.register.core import register_version
 from kubecycle.components.split.core import split_frame
 from kubecycle.components.track.core import start_parent_run
 from kubecycle.components.train.core import fit_final, select_best
@@ -22,10 +25,10 @@ def _register(penguins, server, name, family, params, **gate):
     run_id = start_parent_run(cfg, server)
     cleaned = clean(penguins, "species")
     train, test = split_frame(cleaned.frame, "species", "classification", 0.3, 0)
-    plan = plan_features(cleaned.contract, cfg.features)
+    plan = plan_columns(cleaned.contract, cfg.features)
     model = fit_final(plan, select_best([TuneResult(family, "f1", params, 0, 0)]), train, 0)
     metrics = evaluate_model(model, test, "species", "classification").metrics
-    return register_model(model, run_id=run_id, model_name=name, task="classification",
+    return register_version(model, run_id=run_id, model_name=name, task="classification",
                           metric="f1", test_metrics=metrics, train=train, test=test,
                           target="species", contract=cleaned.contract, seed=0,
                           min_score=gate.get("min_score"),
@@ -64,7 +67,7 @@ def test_logged_model_has_signature_example_contract_and_reference(penguins, mlf
     assert set(loaded.predict(penguins.drop(columns=["species"]).head(3))) <= {
         "Adelie", "Chinstrap", "Gentoo"}
     champion = version_by_alias("reg-art", CHAMPION)
-    assert load_contract(champion)["columns"]["island"]["categories"] == [
+    assert load_contract(champion).columns["island"].categories == [
         "Biscoe", "Dream", "Torgersen"]
     reference = mlflow.artifacts.download_artifacts(
         run_id=champion.run_id, artifact_path="reference/reference.parquet")
@@ -94,3 +97,45 @@ def test_logged_model_pins_what_loading_it_needs(penguins, mlflow_server):
 def _point_mlflow(mlflow_server):
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_registry_uri(mlflow_server)
+
+
+PLAIN_LOAD = """
+import importlib.util, json, sys
+assert importlib.util.find_spec("kubecycle") is None, "kubecycle is installed here"
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+import kubecycle.transformers
+print(json.dumps({"predictions": [str(p) for p in model.predict(pd.read_parquet(sys.argv[2]))],
+                  "transformers": kubecycle.transformers.__file__}))
+"""
+
+
+@pytest.mark.slow
+def test_a_registered_model_loads_with_plain_mlflow_where_kubecycle_is_not(
+        penguins, mlflow_server, tmp_path):
+    """The model carries the code it needs (MLflow code_paths): a venv with only the model's
+    own requirements and MLflow loads and runs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = _register(penguins, mlflow_server, "reg-plain", "logistic_regression", {})
+    local = Path(mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(tmp_path)))
+    rows = penguins.drop(columns="species").head(20)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    lock = Path(__file__).resolve().parents[3] / "requirements.lock"
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(lock), "-r",
+                    str(local / "requirements.txt"), "mlflow-skinny", "pyarrow"],
+                   env=env, check=True, capture_output=True)
+    ran = subprocess.run([str(venv / "bin" / "python"), "-c", PLAIN_LOAD, str(local),
+                          str(tmp_path / "rows.parquet")], env=env, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    answer = json.loads(ran.stdout.strip().splitlines()[-1])
+    model = mlflow.sklearn.load_model(result.model_uri)
+    assert answer["predictions"] == [str(p) for p in model.predict(rows)]
+    assert answer["transformers"].startswith(str(local))  # the copy shipped with the model

@@ -1,6 +1,6 @@
 import pytest
 
-from kubecycle.components.features.core import plan_features
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
@@ -26,7 +26,7 @@ def test_select_best_fails_when_nothing_trained():
 
 def test_fit_final_predicts_raw_rows(penguins):
     result = clean(penguins, "species")
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     chosen = select_best([TuneResult("random_forest", "f1", {"n_estimators": 20}, 0.9, 0.9)])
     model = fit_final(plan, chosen, result.frame, seed=0)
     predictions = model.predict(penguins.drop(columns=["species"]).head(10))

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.tune.core import tune_family
+from kubecycle.components.features.core import plan_columns
+from kubecycle.components.tune.core import search_family
 from kubecycle.components.validate.core import clean
 from kubecycle.config import parse_config
 from kubecycle.modelling import TuneResult
@@ -11,14 +11,14 @@ from kubecycle.modelling import TuneResult
 def _setup(frame: pd.DataFrame, target: str | None, **overrides):
     cfg = parse_config({"data": {"source": "x.csv", "target": target}, **overrides})
     result = clean(frame, target)
-    return cfg, plan_features(result.contract, cfg.features), result.frame
+    return cfg, plan_columns(result.contract, cfg.features), result.frame
 
 
 @pytest.mark.parametrize("strategy", ["grid", "random", "bayesian"])
 def test_each_strategy_finds_a_good_model(penguins, strategy):
     cfg, plan, frame = _setup(penguins, "species", tuning={"strategy": strategy, "trials": 4})
     seen = []
-    result = tune_family(cfg, plan, "logistic_regression", frame,
+    result = search_family(cfg, plan, "logistic_regression", frame,
                          on_trial=lambda n, p, v, e: seen.append((n, p, v, e)))
     expected = 3 if strategy == "grid" else 4  # the grid of C has 3 points
     assert result.trials == expected and result.failed_trials == 0
@@ -29,13 +29,13 @@ def test_each_strategy_finds_a_good_model(penguins, strategy):
 
 def test_grid_is_capped_by_its_size(penguins):
     cfg, plan, frame = _setup(penguins, "species", tuning={"strategy": "grid", "trials": 50})
-    assert tune_family(cfg, plan, "logistic_regression", frame).trials == 3  # 3 points for C
+    assert search_family(cfg, plan, "logistic_regression", frame).trials == 3  # 3 points for C
 
 
 def test_regression_reports_error_in_metric_units(mixed):
     cfg, plan, frame = _setup(mixed.drop(columns=["churn"]), "amount",
                               tuning={"trials": 2, "strategy": "random"})
-    result = tune_family(cfg, plan, "ridge", frame)
+    result = search_family(cfg, plan, "ridge", frame)
     assert result.metric == "rmse"
     assert 0 < result.cv_metric < 1.0  # noise scale 0.3, so a linear fit is close
     assert result.score == pytest.approx(-result.cv_metric)
@@ -44,7 +44,7 @@ def test_regression_reports_error_in_metric_units(mixed):
 def test_clustering_scores_silhouette(penguins):
     cfg, plan, frame = _setup(penguins.drop(columns=["species"]), None,
                               tuning={"trials": 3, "strategy": "random"})
-    result = tune_family(cfg, plan, "kmeans", frame)
+    result = search_family(cfg, plan, "kmeans", frame)
     assert result.metric == "silhouette" and -1 <= result.cv_metric <= 1
 
 
@@ -52,7 +52,7 @@ def test_failing_trials_are_reported_not_raised(penguins):
     cfg, plan, frame = _setup(penguins, "species", tuning={"trials": 2, "strategy": "random"},
                               models={"search_spaces": {"random_forest": {
                                   "max_depth": {"type": "int", "low": -5, "high": -1}}}})
-    result = tune_family(cfg, plan, "random_forest", frame)
+    result = search_family(cfg, plan, "random_forest", frame)
     assert result.score is None and result.failed_trials == 2
     assert "all 2 trials failed" in result.error and "max_depth" in result.error
     assert isinstance(TuneResult(**result.to_dict()), TuneResult)
@@ -66,6 +66,6 @@ def test_local_runs_cap_the_tune_thread_pools(penguins, monkeypatch):
     monkeypatch.setenv(TUNE_THREADS.name, "1")
     cfg, plan, frame = _setup(penguins, "species", tuning={"trials": 1, "strategy": "random"})
     seen = []
-    tune_family(cfg, plan, "gradient_boosting", frame,
+    search_family(cfg, plan, "gradient_boosting", frame,
                 on_trial=lambda *_: seen.extend(p["num_threads"] for p in threadpool_info()))
     assert seen and set(seen) == {1}

@@ -7,8 +7,8 @@ import re
 import mlflow
 import pytest
 
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.register.core import register_model
+from kubecycle.components.features.core import plan_columns
+from kubecycle.components.register.core import register_version
 from kubecycle.components.split.core import split_frame
 from kubecycle.components.track.core import start_parent_run
 from kubecycle.components.train.core import fit_final, select_best
@@ -27,11 +27,11 @@ def register_penguins(penguins, server: str, name: str, **monitoring) -> Kubecyc
     run_id = start_parent_run(cfg, server)
     cleaned = clean(penguins, "species")
     train, test = split_frame(cleaned.frame, "species", "classification", 0.3, 0)
-    plan = plan_features(cleaned.contract, cfg.features)
+    plan = plan_columns(cleaned.contract, cfg.features)
     model = fit_final(plan, select_best([TuneResult("random_forest", "f1",
                                                     {"n_estimators": 30}, 0, 0)]), train, 0)
     metrics = evaluate_model(model, test, "species", "classification").metrics
-    register_model(model, run_id=run_id, model_name=name, task="classification", metric="f1",
+    register_version(model, run_id=run_id, model_name=name, task="classification", metric="f1",
                    test_metrics=metrics, train=train, test=test, target="species",
                    contract=cleaned.contract, seed=0, min_score=None, min_improvement=0.0)
     return cfg

@@ -11,8 +11,10 @@ import mlflow
 import pandas as pd
 import pytest
 
+from kubecycle.components.ingest.core import with_labelled_rows
 from kubecycle.components.monitor.core import EXIT_DRIFT, EXIT_HEALTHY, monitor
 from kubecycle.errors import DataSourceError, DataValidationError, MonitoringError, RegistryError
+from kubecycle.monitoring.window import LabelledWindow
 from kubecycle.tracking import free_port
 
 
@@ -34,7 +36,7 @@ class Recorder:
         self.calls: list[tuple[str, object]] = []
 
     def __call__(self, cfg, labelled) -> str:
-        self.calls.append((cfg.mlflow.model_name, labelled and pd.read_parquet(labelled).shape))
+        self.calls.append((cfg.mlflow.model_name, labelled))
         return f"retrain-{len(self.calls)}"
 
 
@@ -72,7 +74,10 @@ def test_drift_policy_consecutive_windows_and_cooldown(penguins, mlflow_server, 
 
     second = monitor(cfg, current=path, output_dir=tmp_path / "2", retrainer=retrainer, now=now)
     assert second.decision.retrain and second.retrain_run_id == "retrain-1"
-    assert retrainer.calls == [("mon-policy", (600, 8))]  # labelled rows went to retraining
+    # the window's labelled rows go to retraining, named as the training pipeline reads them
+    assert retrainer.calls == [("mon-policy", LabelledWindow(str(path), "", now.isoformat()))]
+    extended, added = with_labelled_rows(penguins, "species", retrainer.calls[0][1])
+    assert added == 600 and len(extended) == len(penguins) + 600
     run = mlflow.MlflowClient().get_run(second.monitoring_run_id)
     assert run.data.tags["kubecycle.retrain_run_id"] == "retrain-1"
 
@@ -211,6 +216,10 @@ def test_drift_creates_a_kfp_run_through_the_api(registered, penguins, tmp_path,
                       retrainer=retrainer)
     [created] = kfp_api.sent("POST", "/apis/v2beta1/runs")
     assert list(kfp_api.runs) == [outcome.retrain_run_id]  # the id the API gave the run
+    # the run's ingest reads the window's labelled rows where monitoring read them
+    arguments = created.body["runtime_config"]["parameters"]
+    assert arguments["labelled"] == str(path) and arguments["labelled_window"] == ""
+    assert datetime.fromisoformat(arguments["labelled_until"]) <= datetime.now(UTC)
     spec = created.body["pipeline_spec"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert json.loads(parameters["config"]["defaultValue"])["mlflow"]["model_name"] == (
@@ -224,8 +233,8 @@ def test_versions_without_contract_or_reference(penguins, mlflow_server, tmp_pat
     """A version registered by hand (not by kubecycle run) lacks what monitoring needs."""
     from sklearn.dummy import DummyClassifier
 
-    from kubecycle.components.validate.core import infer_contract
     from kubecycle.config import parse_config
+    from kubecycle.contract import infer_contract
 
     cfg = parse_config({"data": {"source": "x.csv", "target": "species"},
                         "mlflow": {"model_name": "mon-bare", "experiment": "mon-bare"}})
@@ -237,7 +246,7 @@ def test_versions_without_contract_or_reference(penguins, mlflow_server, tmp_pat
     for version, with_contract in (("1", False), ("2", True)):
         with mlflow.start_run():
             if with_contract:
-                mlflow.log_dict(infer_contract(penguins, "species", "classification"),
+                mlflow.log_dict(infer_contract(penguins, "species", "classification").to_dict(),
                                 "contract/contract.json")
             mlflow.sklearn.log_model(model, name="model", registered_model_name="mon-bare",
                                      serialization_format="cloudpickle")

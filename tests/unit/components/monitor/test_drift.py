@@ -7,9 +7,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from kubecycle.monitoring.drift import DriftEngine, detect_drift
+from kubecycle.contract import column_kind, drift_kind
+from kubecycle.monitoring.drift import DriftEngine, DriftResult
 from kubecycle.monitoring.report import evidently_drift
-from kubecycle.reference import ReferenceStats, build_reference, evidently_kind
+from kubecycle.reference import ReferenceStats, build_reference
+
+
+def detect_drift(reference: ReferenceStats, chunks, drift_share: float = 0.5) -> DriftResult:
+    """The engine over every chunk, as monitoring runs it."""
+    engine = DriftEngine(reference, drift_share)
+    for chunk in chunks:
+        engine.add(chunk)
+    return engine.result()
 
 
 def chunks(frame: pd.DataFrame, size: int = 997):
@@ -46,7 +55,7 @@ def make(rows: int, seed: int, shift: float = 0.0, skew: float = 0.0) -> pd.Data
 def test_engine_agrees_with_evidently(ref_rows, cur_rows, shift, skew):
     reference = make(ref_rows, 1)
     current = make(cur_rows, 2, shift, skew)
-    kinds = {c: evidently_kind(reference[c]) for c in reference}
+    kinds = {c: drift_kind(column_kind(reference[c])) for c in reference}
     ours = detect_drift(build_reference(reference), chunks(current))
     theirs = evidently_drift(reference, current, kinds)
     assert set(theirs) == set(ours.columns)

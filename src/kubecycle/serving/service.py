@@ -28,7 +28,7 @@ from bentoml.exceptions import InternalServerError, InvalidArgument
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from kubecycle import settings
-from kubecycle.components.package.inference_log import InferenceLog
+from kubecycle.serving.inference_log import InferenceLog
 
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
@@ -68,9 +68,11 @@ def _field_type(spec: dict[str, Any]) -> Any:
 
 # One field per raw input column; null means missing (imputed). Fields are named f0, f1, ...
 # and aliased to the column names, so that any column name works ("_id", "json", "a b").
+# Columns the model does not read (the feature plan dropped them) are optional.
 Record = create_model(
     "Record", __config__=ConfigDict(extra=EXTRA_FIELDS),
-    **{f"f{index}": (_field_type(spec) | None, Field(..., alias=name))
+    **{f"f{index}": (_field_type(spec) | None,
+                     Field(None if spec.get("optional") else ..., alias=name))
        for index, (name, spec) in enumerate(INFO["fields"].items())})
 
 
@@ -127,7 +129,7 @@ class OnnxPredictor:
     def __init__(self, path: Path) -> None:
         import onnxruntime
 
-        from kubecycle.components.package.onnx_feed import build_feed, labels_as_classes
+        from kubecycle.serving.onnx_feed import build_feed, labels_as_classes
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one worker per core; requests run in parallel

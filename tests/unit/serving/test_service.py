@@ -16,13 +16,13 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.package.core import build_bento
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 from kubecycle.examples import EXAMPLES_DIR
 from kubecycle.modelling import TuneResult
+from kubecycle.serving.bento import build_bento
 from kubecycle.tracking import free_port
 
 LOAD_SECONDS = 20
@@ -56,11 +56,11 @@ def service(tmp_path_factory, module_servers):
     penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
     penguins["observed"] = pd.date_range("2007-11-01", periods=len(penguins), freq="37h").astype(str)
     result = clean(penguins, "species")
-    model = fit_final(plan_features(result.contract, FeatureConfig()),
+    model = fit_final(plan_columns(result.contract, FeatureConfig()),
                       select_best([TuneResult("random_forest", "f1", {"n_estimators": 50}, 0, 0)]),
                       result.frame, 0)
     packaged = build_bento(model, "penguins", "5", result.contract, test=result.frame)
-    assert packaged.onnx.used, packaged.onnx.reason
+    assert packaged.onnx.runtime == "onnx", packaged.onnx.reason
     store = Path(bentoml.get(packaged.bento_tag).path).parents[2]  # BentoML's in-process home
     port = free_port()
     env = {**os.environ, "BENTOML_HOME": str(store), "KUBECYCLE_INFERENCE_LOG": str(folder / "log"),

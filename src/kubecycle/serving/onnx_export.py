@@ -16,17 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kubecycle.components.features.transformers import (
-    MISSING_TEXT,
-    DatetimeExpander,
-    TextColumns,
+from kubecycle.registry import (
+    SERVING_RUNTIME_REASON_TAG,
+    SERVING_RUNTIME_TAG,
+    ServingRuntime,
 )
-from kubecycle.components.package.onnx_feed import (
+from kubecycle.serving.onnx_feed import (
     build_feed_from_frame,
     datetime_inputs,
     is_datetime,
     is_numeric,
     labels_as_classes,
+)
+from kubecycle.transformers import (
+    MISSING_TEXT,
+    DatetimeExpander,
+    TextColumns,
 )
 
 PROBABILITY_TOLERANCE = 1e-4  # float32 tree thresholds move probabilities by ~1e-7
@@ -36,15 +41,16 @@ OPSET = 21
 
 @dataclass(frozen=True)
 class OnnxCheck:
-    """The outcome of conversion and verification: used for serving or not, and why."""
+    """The outcome of conversion and verification: the runtime the bento serves with (onnx:
+    the graph reproduced the model; sklearn: it did not, or could not be made), and why."""
 
-    used: bool
+    runtime: ServingRuntime
     reason: str
     rows: int = 0
 
     def to_tags(self) -> dict[str, str]:
-        return {"kubecycle.onnx": "verified" if self.used else "fallback",
-                "kubecycle.onnx_reason": self.reason[:5000]}
+        """The version tags that record the check."""
+        return {SERVING_RUNTIME_TAG: self.runtime, SERVING_RUNTIME_REASON_TAG: self.reason[:5000]}
 
 
 class OnnxUnsupported(Exception):
@@ -275,20 +281,20 @@ def export_onnx(model, fields: Mapping[str, Mapping[str, Any]], test: pd.DataFra
         test: the registered test rows; without rows nothing can be verified, so no graph.
     """
     if test is None or test.empty:
-        return None, OnnxCheck(False, "no registered test rows to verify an ONNX graph against")
+        return None, OnnxCheck("sklearn", "no registered test rows to verify an ONNX graph against")
     missing = [name for name in fields if name not in test.columns]
     if missing:
-        return None, OnnxCheck(False, f"test rows lack the columns {missing}")
+        return None, OnnxCheck("sklearn", f"test rows lack the columns {missing}")
     frame = test[list(fields)]
     try:
         graph = convert(model, fields)
         problem = compare(model, graph, frame, fields)
     except OnnxUnsupported as exc:
-        return None, OnnxCheck(False, f"conversion failed: {exc}")
+        return None, OnnxCheck("sklearn", f"conversion failed: {exc}")
     except Exception as exc:  # onnxruntime rejecting the graph or the feed
-        return None, OnnxCheck(False, f"ONNX Runtime could not run the graph: {type(exc).__name__}: "
+        return None, OnnxCheck("sklearn", f"ONNX Runtime could not run the graph: {type(exc).__name__}: "
                                       f"{str(exc)[:300]}")
     if problem:
-        return None, OnnxCheck(False, f"ONNX graph rejected: {problem} on {len(frame)} test rows",
+        return None, OnnxCheck("sklearn", f"ONNX graph rejected: {problem} on {len(frame)} test rows",
                                len(frame))
-    return graph, OnnxCheck(True, f"identical predictions on {len(frame)} test rows", len(frame))
+    return graph, OnnxCheck("onnx", f"identical predictions on {len(frame)} test rows", len(frame))

@@ -12,7 +12,7 @@ import kfp.local
 import pytest
 from kfp import dsl
 
-from kubecycle.pipelines.forkserver import enabled, fork_server, tasks_started_by
+from kubecycle.pipelines.local.forkserver import enabled, fork_server, tasks_started_by
 from kubecycle.settings import FORKSERVER
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the fork server is Linux-only")

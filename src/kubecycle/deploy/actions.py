@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import DeployError
-from kubecycle.registry import BENTO_URI_TAG, bento_name, resolve_version
+from kubecycle.registry import BENTO_URI_TAG, bento_archive, bento_name, resolve_version
 
 if TYPE_CHECKING:
     from kubecycle.deploy.pin import ServingTarget
@@ -29,7 +29,7 @@ def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None 
     name = bento_name(version.name)
     uri = bento_uri or version.tags.get(BENTO_URI_TAG)
     if uri is None and cfg.deploy.bento_store:
-        uri = f"{cfg.deploy.bento_store.rstrip('/')}/{name}-{version.version}.bento"
+        uri = f"{cfg.deploy.bento_store.rstrip('/')}/{bento_archive(version.name, version.version)}"
     if uri is None:
         raise DeployError(f"{version.name} v{version.version} has no exported bento on record; "
                           "export it with `kubecycle package --export s3://...`, set "

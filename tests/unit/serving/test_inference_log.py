@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kubecycle.components.package.inference_log import InferenceLog
 from kubecycle.monitoring.window import read_window
+from kubecycle.serving.inference_log import InferenceLog
 
 
 class Dropped:

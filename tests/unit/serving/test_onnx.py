@@ -7,20 +7,19 @@ import pandas as pd
 import pytest
 
 from kubecycle.catalog import DEFAULT_FAMILIES, FAMILIES, family_names
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.package.core import serving_fields
-from kubecycle.components.package.onnx_export import compare, convert, export_onnx, session
-from kubecycle.components.package.onnx_feed import build_feed, labels_as_classes
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
 from kubecycle.modelling import TuneResult
+from kubecycle.serving.onnx_export import compare, convert, export_onnx, session
+from kubecycle.serving.onnx_feed import build_feed, labels_as_classes
 
 
 def _fit(frame: pd.DataFrame, target: str | None, family: str, params: dict | None = None,
          select_k_best: int | None = None):
     result = clean(frame, target)
-    plan = plan_features(result.contract, FeatureConfig(select_k_best=select_k_best))
+    plan = plan_columns(result.contract, FeatureConfig(select_k_best=select_k_best))
     choice = select_best([TuneResult(family, "metric", params or {}, 0, 0)])
     model = fit_final(plan, choice, result.frame, 0)
     return model, result.frame.drop(columns=[target] if target else []), result.contract
@@ -34,10 +33,11 @@ def test_every_family_converts_to_an_identical_graph(penguins, task, family):
     frame = penguins.drop(columns=["species"]) if task == "clustering" else penguins
     params = {"n_estimators": 30} if "forest" in family else {}
     model, features, contract = _fit(frame, target, family, params)
-    graph, check = export_onnx(model, serving_fields(contract), features)
-    assert check.used and graph is not None, check.reason
+    graph, check = export_onnx(model, contract.serving_fields(), features)
+    assert check.runtime == "onnx" and graph is not None, check.reason
     assert check.reason == f"identical predictions on {len(features)} test rows"
-    assert check.to_tags() == {"kubecycle.onnx": "verified", "kubecycle.onnx_reason": check.reason}
+    assert check.to_tags() == {"kubecycle.serving_runtime": "onnx",
+                              "kubecycle.serving_runtime_reason": check.reason}
     assert (task, family) in FAMILIES and family in family_names(task)
 
 
@@ -48,12 +48,12 @@ def test_mixed_columns_booleans_missing_text_and_ordinal_codes(mixed, family):
     frame.loc[::7, "colour"] = np.nan  # NaN and None both mean missing
     model, features, contract = _fit(frame, "churn", family, {"n_estimators": 30}
                                      if family == "random_forest" else {}, select_k_best=5)
-    graph, check = export_onnx(model, serving_fields(contract), features)
-    assert check.used, check.reason
+    graph, check = export_onnx(model, contract.serving_fields(), features)
+    assert check.runtime == "onnx", check.reason
     # the request path: records as the service receives them, None for a missing value
     records = features.head(20).astype(object).where(features.head(20).notna(), None)
     outputs = session(graph).run(None, build_feed(records.to_dict("records"),
-                                                  serving_fields(contract)))
+                                                  contract.serving_fields()))
     assert outputs[0].tolist() == model.predict(features.head(20)).tolist()
     assert np.allclose(outputs[1], model.predict_proba(features.head(20)), atol=1e-5)
 
@@ -66,9 +66,9 @@ def test_datetime_columns_are_expanded_by_the_feed(mixed, family):
     frame.loc[::9, "signup"] = None
     model, features, contract = _fit(frame, "churn", family,
                                      {"n_estimators": 30} if family == "random_forest" else {})
-    fields = serving_fields(contract)
+    fields = contract.serving_fields()
     graph, check = export_onnx(model, fields, features)
-    assert check.used, check.reason
+    assert check.runtime == "onnx", check.reason
     stamps = [datetime(2021, 3, 4, 23, 30, tzinfo=timezone(timedelta(hours=-5))),  # 04:30 UTC
               datetime(2021, 3, 5, 1, 0, tzinfo=UTC), datetime(2022, 7, 1, 12), None,
               datetime(3000, 1, 1), datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
@@ -93,27 +93,27 @@ def test_any_column_name_reaches_the_graph_as_it_is(penguins):
            "flipper_length_mm": "json", "body_mass_g": "bill_length__mm_", "island": "_id"}
     frame = penguins.rename(columns=odd)
     model, features, contract = _fit(frame, "species", "logistic_regression")
-    graph, check = export_onnx(model, serving_fields(contract), features)
-    assert check.used, check.reason
+    graph, check = export_onnx(model, contract.serving_fields(), features)
+    assert check.runtime == "onnx", check.reason
     assert {i.name for i in session(graph).get_inputs()} == set(features.columns)
 
 
 def test_without_test_rows_nothing_is_verified_so_nothing_is_used(penguins):
     model, features, contract = _fit(penguins, "species", "logistic_regression")
-    graph, check = export_onnx(model, serving_fields(contract), None)
+    graph, check = export_onnx(model, contract.serving_fields(), None)
     assert graph is None and "no registered test rows" in check.reason
-    graph, check = export_onnx(model, serving_fields(contract), features.drop(columns=["island"]))
+    graph, check = export_onnx(model, contract.serving_fields(), features.drop(columns=["island"]))
     assert graph is None and "island" in check.reason
 
 
 def test_a_graph_that_predicts_differently_is_rejected(penguins):
-    fields = serving_fields(clean(penguins, "species").contract)
+    fields = clean(penguins, "species").contract.serving_fields()
     strong, features, _ = _fit(penguins, "species", "logistic_regression")
     weak, _, _ = _fit(penguins, "species", "logistic_regression", {"C": 1e-4})
     assert compare(strong, convert(strong, fields), features, fields) is None
     problem = compare(strong, convert(weak, fields), features, fields)
     assert problem is not None and ("labels differ" in problem or "probabilities" in problem)
-    regression_fields = serving_fields(clean(penguins, "body_mass_g").contract)
+    regression_fields = clean(penguins, "body_mass_g").contract.serving_fields()
     ridge, rows, _ = _fit(penguins, "body_mass_g", "ridge")
     flat, _, _ = _fit(penguins, "body_mass_g", "ridge", {"alpha": 1e6})
     assert "regression outputs differ" in compare(ridge, convert(flat, regression_fields), rows,
@@ -129,9 +129,9 @@ def test_boolean_classes_and_nullable_columns_convert(mixed):
     frame["member"] = frame["member"].astype("boolean").mask(frame.index % 7 == 0)
     frame["colour"] = frame["colour"].astype("category")
     model, features, contract = _fit(frame, "large", "logistic_regression")
-    fields = serving_fields(contract)
+    fields = contract.serving_fields()
     graph, check = export_onnx(model, fields, features)
-    assert check.used, check.reason
+    assert check.runtime == "onnx", check.reason
     records = features.head(20).astype(object).where(features.head(20).notna(), None)
     labels = session(graph).run(None, build_feed(records.to_dict("records"), fields))[0]
     assert labels_as_classes(labels, model.classes_).tolist() == model.predict(features.head(20)).tolist()

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
-from kubecycle.components.features.core import plan_features
-from kubecycle.components.package.core import build_bento, serving_fields
+from kubecycle.components.features.core import plan_columns
 from kubecycle.components.train.core import fit_final, select_best
 from kubecycle.components.validate.core import clean
 from kubecycle.config import FeatureConfig
@@ -20,6 +19,7 @@ from kubecycle.errors import DataSourceError
 from kubecycle.modelling import TuneResult
 from kubecycle.monitoring.window import read_window
 from kubecycle.registry import bento_name
+from kubecycle.serving.bento import build_bento
 from kubecycle.tracking import free_port
 
 
@@ -28,7 +28,7 @@ def test_bento_name():
 
 
 def test_serving_fields_follow_the_contract(penguins):
-    fields = serving_fields(clean(penguins, "species").contract)
+    fields = clean(penguins, "species").contract.serving_fields()
     assert "species" not in fields
     assert fields["island"] == {"kind": "categorical", "categories": ["Biscoe", "Dream", "Torgersen"]}
     assert fields["bill_length_mm"] == {"kind": "numeric"}
@@ -51,15 +51,16 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
     # any column name works as a request field, even those pydantic reserves or rewrites
     mixed = mixed.rename(columns={"customer_id": "_id", "member": "json", "x2": "x2 (cm)"})
     result = clean(mixed, "churn")
-    plan = plan_features(result.contract, FeatureConfig())  # includes a datetime column
+    plan = plan_columns(result.contract, FeatureConfig())  # includes a datetime column
     model = fit_final(plan, select_best([TuneResult("random_forest", "f1",
                                                     {"n_estimators": 10}, 0, 0)]),
                       result.frame, 0)
     columns = [c for c in mixed.columns if c != "churn"]
-    packaged = build_bento(model, "Churn", "7", result.contract, export_dir=tmp_path / "export",
-                           test=result.frame)
+    assert "_id" in plan.dropped  # ID-like: the model does not read it
+    packaged = build_bento(model, "Churn", "7", result.contract.with_inputs(plan.dropped),
+                           export_dir=tmp_path / "export", test=result.frame)
     assert packaged.bento_tag.startswith("churn:") and Path(packaged.export_path).is_file()
-    assert packaged.onnx.used, packaged.onnx.reason  # datetime parts come from the feed
+    assert packaged.onnx.runtime == "onnx", packaged.onnx.reason  # datetime parts come from the feed
 
     log = tmp_path / "inference-log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "fresh-bentoml"),
@@ -75,6 +76,10 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
         assert body["model_name"] == "Churn" and body["model_version"] == "7"
         assert body["prediction"] == model.predict(mixed[columns].head(1))[0]
         assert set(body["probabilities"]) == {"no", "yes"}
+        # a column the feature plan dropped is an optional field
+        without_id = {k: v for k, v in rows[0].items() if k != "_id"}
+        answer = requests.post(f"{base}/predict", json={"record": without_id}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["prediction"] == body["prediction"]
         rows[1]["signup"] = "2021-03-04T23:30:00-05:00"  # an offset: the model sees UTC
         batch = requests.post(f"{base}/predict_batch", json={"records": rows}, timeout=30)
         assert batch.status_code == 200, batch.text
@@ -103,7 +108,7 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
         while not list(log.glob("*.parquet")) and time.monotonic() < deadline:
             time.sleep(0.5)
         logged = pd.concat(read_window(log))
-        assert len(logged) == 6 and {"prediction", "timestamp", "x1"} <= set(logged.columns)
+        assert len(logged) == 7 and {"prediction", "timestamp", "x1"} <= set(logged.columns)
     finally:
         servers.stop(server)
 
@@ -111,11 +116,11 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
 @pytest.mark.slow
 def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path, servers):
     result = clean(penguins, "species")
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
                       result.frame, 0)
     packaged = build_bento(model, "penguins", "1", result.contract, test=result.frame)
-    assert packaged.onnx.used, packaged.onnx.reason
+    assert packaged.onnx.runtime == "onnx", packaged.onnx.reason
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
     import bentoml
@@ -143,11 +148,11 @@ def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path, servers):
 @pytest.mark.slow
 def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_path, servers):
     result = clean(penguins, "species")
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("random_forest", "f1", {"n_estimators": 50},
                                                     0, 0)]), result.frame, 0)
     packaged = build_bento(model, "penguins", "3", result.contract, test=result.frame)
-    assert packaged.onnx.used, packaged.onnx.reason
+    assert packaged.onnx.runtime == "onnx", packaged.onnx.reason
     import bentoml
 
     bento = bentoml.get(packaged.bento_tag)
@@ -176,7 +181,7 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
 @pytest.mark.slow
 def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket, servers):
     result = clean(penguins, "species")
-    plan = plan_features(result.contract, FeatureConfig())
+    plan = plan_columns(result.contract, FeatureConfig())
     model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
                       result.frame, 0)
     packaged = build_bento(model, "penguins", "2", result.contract, test=result.frame,

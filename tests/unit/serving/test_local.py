@@ -13,12 +13,12 @@ import requests
 
 from kubecycle.errors import DataSourceError
 from kubecycle.monitoring.window import read_window
-from kubecycle.pipelines.serve import serve_command
+from kubecycle.serving.local import serve_command
 from kubecycle.tracking import free_port
 
 PREDICTIONS = 300
 # what `kubecycle serve` runs once it has resolved the bento (that part needs a registry)
-SERVE = "import sys; from kubecycle.pipelines.serve import serve; " \
+SERVE = "import sys; from kubecycle.serving.local import serve; " \
         "serve(sys.argv[1], int(sys.argv[2]), '127.0.0.1', sys.argv[3])"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kubecycle.components.features.transformers import (  # what the Pipeline itself uses
+from kubecycle.transformers import (  # what the Pipeline itself uses
     DATETIME_PARTS,
     MISSING_TEXT,
     DatetimeExpander,

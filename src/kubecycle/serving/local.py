@@ -1,4 +1,4 @@
-"""Serving a registered model locally: find (or build) its bento and run `bentoml serve`."""
+"""Serving a registered version on this machine: find (or build) its bento, run `bentoml serve`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PackagingError
 from kubecycle.registry import (
     BENTO_TAG,
-    BENTO_URI_TAG,
     RegisteredVersion,
     load_contract,
     load_test_rows,
@@ -21,7 +20,7 @@ from kubecycle.registry import (
 from kubecycle.settings import BENTOML_HOME, INFERENCE_LOG, bentoml_home, kubecycle_home
 
 if TYPE_CHECKING:
-    from kubecycle.components.package.onnx_export import OnnxCheck
+    from kubecycle.serving.onnx_export import OnnxCheck
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: str | None =
     import bentoml
     import mlflow
 
-    from kubecycle.components.package.core import build_bento
+    from kubecycle.serving.bento import package_version
 
     version = resolve_version(model, cfg.mlflow.model_name)
     recorded = version.tags.get(BENTO_TAG)
@@ -58,14 +57,9 @@ def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: str | None =
         raise PackagingError(f"{version.name} v{version.version} has no data contract; "
                              "retrain it with `kubecycle run`")
     fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
-    result = build_bento(fitted, version.name, version.version, contract, export_dir,
-                         test=load_test_rows(version))
-    client = mlflow.MlflowClient()
-    tags = {BENTO_TAG: result.bento_tag, **result.onnx.to_tags()}
-    if result.export_path and "://" in result.export_path:
-        tags[BENTO_URI_TAG] = result.export_path
-    for key, value in tags.items():
-        client.set_model_version_tag(version.name, version.version, key, value)
+    result = package_version(fitted, version.name, version.version, contract,
+                             test=load_test_rows(version), export_dir=export_dir,
+                             run_id=version.run_id)
     return ServableModel(version, result.bento_tag, built=True, onnx=result.onnx)
 
 

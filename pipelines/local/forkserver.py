@@ -34,7 +34,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from kubecycle.pipelines.forkserver_client import HEADER, STATUS
+from kubecycle.pipelines.local.forkserver_client import HEADER, STATUS
 from kubecycle.settings import FORKSERVER
 
 # imported before the server answers: what nearly every task needs
@@ -203,7 +203,7 @@ def tasks_started_by(launcher: str | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _server(folder: Path, log_path: Path) -> Iterator[str | None]:
-    from kubecycle.pipelines import forkserver_client
+    from kubecycle.pipelines.local import forkserver_client
 
     address, launcher, real_python = str(folder / "s.sock"), folder / "python", sys.executable
     if len(address) > MAX_SOCKET_PATH or shlex.quote(str(launcher)) != str(launcher):
@@ -215,7 +215,7 @@ def _server(folder: Path, log_path: Path) -> Iterator[str | None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         server = subprocess.Popen(
-            [real_python, "-m", "kubecycle.pipelines.forkserver", address],
+            [real_python, "-m", "kubecycle.pipelines.local.forkserver", address],
             stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "_KFP_RUNTIME": "true"})
     try:
