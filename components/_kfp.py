@@ -1,6 +1,8 @@
-"""The one way stages become kfp components: lightweight Python components whose base image
-is the project's components image (kubecycle installed), so the same component runs on the
-local SubprocessRunner and on a cluster."""
+"""The one way stages become kfp components.
+
+They are lightweight Python components whose base image is the project's components image
+(kubecycle installed), so the same component runs on the local SubprocessRunner and on a cluster.
+"""
 
 from __future__ import annotations
 

@@ -301,8 +301,10 @@ def deploy_(
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Pin, roll back or canary the model version served (Helm/kustomize own the rest), or
-    render the whole pinned serving set."""
+    """Pin, roll back or canary the model version served, or render the whole pinned serving set.
+
+    Helm/kustomize own the rest of the serving set.
+    """
     from kubecycle.deploy.actions import deploy, serving_target
     from kubecycle.errors import ConfigError
 

@@ -1,6 +1,9 @@
-"""The monitoring pipeline: monitor -> dsl.If(retrain) -> the training pipeline (a sub-DAG,
-so the new version passes the same promotion gate). Runs on kfp.local and schedules as a
-KFP recurring run. No `from __future__ import annotations`: kfp reads the annotations."""
+"""The monitoring pipeline: monitor -> dsl.If(retrain) -> the training pipeline.
+
+The training pipeline is a sub-DAG, so the new version passes the same promotion gate. Runs on
+kfp.local and schedules as a KFP recurring run. No `from __future__ import annotations`: kfp
+reads the annotations.
+"""
 
 from collections.abc import Callable
 

@@ -39,8 +39,11 @@ ProgressCallback = Callable[[str, str], None]  # (task name, "started" | "SUCCES
 
 
 class _TaskLog(io.TextIOBase):
-    """Stands in for stdout while kfp.local runs: keeps the log, reports task progress,
-    remembers the last error line printed by a failing task."""
+    """Stands in for stdout while kfp.local runs.
+
+    It keeps the log, reports task progress, and remembers the last error line printed by a
+    failing task.
+    """
 
     def __init__(self, log: io.TextIOBase, on_progress: ProgressCallback | None) -> None:
         self.log, self.on_progress = log, on_progress
@@ -72,8 +75,11 @@ class _TaskLog(io.TextIOBase):
 
 @contextlib.contextmanager
 def _tracking(tracking_uri: str | None, home: Path) -> Iterator[tuple[str, str]]:
-    """(URI the tasks use, URI to report): a given server, or a local server over
-    KUBECYCLE_HOME's SQLite store (reported as that store, which outlives the server)."""
+    """Yield (URI the tasks use, URI to report) for the run's MLflow tracking server.
+
+    The server is the given one, or a local server over KUBECYCLE_HOME's SQLite store
+    (reported as that store, which outlives the server).
+    """
     from kubecycle.tracking import check_reachable, local_server, local_store_uri
 
     if tracking_uri:
@@ -86,8 +92,10 @@ def _tracking(tracking_uri: str | None, home: Path) -> Iterator[tuple[str, str]]
 
 @contextlib.contextmanager
 def _scratch(home: Path) -> Iterator[Path]:
-    """A private TMPDIR under KUBECYCLE_HOME for the run, removed afterwards: kfp.local and
-    each task's launcher leave folders in the temp dir otherwise."""
+    """A private TMPDIR under KUBECYCLE_HOME for the run, removed afterwards.
+
+    kfp.local and each task's launcher leave folders in the temp dir otherwise.
+    """
     folder = home / "tmp" / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
     before_env, before_tempdir = TMPDIR.get(), tempfile.tempdir
@@ -105,9 +113,11 @@ def _scratch(home: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _isolated(environment: dict[str, str]) -> Iterator[None]:
-    """Set the tasks' environment for the run, and undo what kfp.local leaves behind: it swaps
-    builtins.print and the root logger's handlers per task, not thread-safely under
-    ParallelFor, so they can outlive the run (and write to its closed log)."""
+    """Set the tasks' environment for the run, and undo what kfp.local leaves behind.
+
+    kfp.local swaps builtins.print and the root logger's handlers per task, not thread-safely
+    under ParallelFor, so they can outlive the run (and write to its closed log).
+    """
     import builtins
     import logging
 
@@ -140,6 +150,7 @@ def _publish(summary: dict[str, Any], output_dir: Path) -> dict[str, Any]:
 
 
 def default_output_dir(home: Path) -> Path:
+    """A new run folder under home/runs/, named by the current UTC time."""
     return home / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
 
 
@@ -151,8 +162,10 @@ def run_local(
     in_containers: bool = False,
     labelled: LabelledWindow | None = None,
 ) -> dict[str, Any]:
-    """Run the training pipeline on kfp's local SubprocessRunner, or with each task in the
-    components image (kfp's DockerRunner, see kubecycle.pipelines.local.containers).
+    """Run the training pipeline on this machine.
+
+    The tasks run on kfp's local SubprocessRunner, or each in the components image (kfp's
+    DockerRunner, see kubecycle.pipelines.local.containers).
 
     Args:
         cfg: the validated config.
@@ -163,26 +176,19 @@ def run_local(
         in_containers: run every task in the components image (Docker or podman's API at
             DOCKER_HOST), as the KFP launcher does on a cluster.
         labelled: labelled rows of a monitored window to add to the training data.
+
     Returns:
         The summary (also written to output_dir/summary.json).
     """
     import kfp.local
 
-    from kubecycle.artifacts import read_json, write_json
-    from kubecycle.pipelines.local.forkserver import tasks_started_by
-    from kubecycle.pipelines.training import build_training_pipeline, labelled_arguments
+    from kubecycle.artifacts import write_json
+    from kubecycle.pipelines.training import labelled_arguments
 
     home = kubecycle_home()
     output = Path(output_dir or cfg.output_dir or default_output_dir(home)).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    task_environment = {
-        HOME.name: str(home),
-        BENTOML_HOME.name: BENTOML_HOME.get() or str(home / "bentoml"),
-        MLFLOW_DISABLE_TELEMETRY.name: "true",
-        # parallel tune tasks each get a share of the cores (OpenMP in HistGradientBoosting
-        # spins badly when oversubscribed); the other stages keep all of them
-        TUNE_THREADS.name: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
-    }
+    task_environment = _task_environment(cfg, home)
     started = time.monotonic()
     # the fork server imports the heavy libraries while the tracking server starts
     pipeline_root = home / "kfp"
@@ -191,22 +197,11 @@ def run_local(
             (output / "pipeline.log").open("w") as log:
         kfp.local.init(runner=_runner(cfg, in_containers, pipeline_root, task_environment),
                        pipeline_root=str(pipeline_root), raise_on_error=True)
-        pipeline = build_training_pipeline(cfg)
-        tee = _TaskLog(log, on_progress)
-        run_name = f"{output.name}-{uuid.uuid4().hex[:8]}"  # unique: finds our run on failure
-        try:
-            with contextlib.redirect_stdout(tee), warnings.catch_warnings(), \
-                    tasks_started_by(launcher):
-                # kfp.local warns that the cluster image and resource requests do not apply
-                warnings.simplefilter("ignore", RuntimeWarning)
-                warnings.simplefilter("ignore", UserWarning)
-                result = pipeline(config=cfg.to_json(), tracking_uri=task_uri, run_name=run_name,
-                                  **labelled_arguments(labelled))
-        except RuntimeError as exc:
-            reason = tee.kubecycle_error or tee.last_error or ANSI.sub("", str(exc))
-            _mark_failed(task_uri, cfg.mlflow.experiment, run_name)
-            raise PipelineRunError(f"{reason} (full log: {output / 'pipeline.log'})") from None
-        summary = read_json(result.output.path)
+        arguments = {"config": cfg.to_json(), "tracking_uri": task_uri,
+                     "run_name": f"{output.name}-{uuid.uuid4().hex[:8]}",  # finds our run
+                     **labelled_arguments(labelled)}
+        summary = _run_tasks(cfg, arguments, launcher, _TaskLog(log, on_progress),
+                             output / "pipeline.log")
     summary = {**_publish(summary, output), "tracking_uri": report_uri,
                "duration_seconds": round(time.monotonic() - started, 1),
                "output_dir": str(output)}
@@ -214,10 +209,55 @@ def run_local(
     return summary
 
 
+def _task_environment(cfg: KubecycleConfig, home: Path) -> dict[str, str]:
+    """The environment every task of a local run gets."""
+    return {
+        HOME.name: str(home),
+        BENTOML_HOME.name: BENTOML_HOME.get() or str(home / "bentoml"),
+        MLFLOW_DISABLE_TELEMETRY.name: "true",
+        # parallel tune tasks each get a share of the cores (OpenMP in HistGradientBoosting
+        # spins badly when oversubscribed); the other stages keep all of them
+        TUNE_THREADS.name: str(max(1, (os.cpu_count() or 1) // cfg.tuning.parallelism)),
+    }
+
+
+def _run_tasks(cfg: KubecycleConfig, arguments: dict[str, str], launcher: str | None,
+               tee: _TaskLog, log_path: Path) -> dict[str, Any]:
+    """Run the training pipeline's tasks on the initialised kfp.local runner.
+
+    Returns:
+        The summary the last task wrote.
+
+    Raises:
+        PipelineRunError: a task failed (its kubecycle error, else its last error line); the
+            parent MLflow run is marked FAILED.
+    """
+    from kubecycle.artifacts import read_json
+    from kubecycle.pipelines.local.forkserver import tasks_started_by
+    from kubecycle.pipelines.training import build_training_pipeline
+
+    pipeline = build_training_pipeline(cfg)
+    try:
+        with contextlib.redirect_stdout(tee), warnings.catch_warnings(), \
+                tasks_started_by(launcher):
+            # kfp.local warns that the cluster image and resource requests do not apply
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            result = pipeline(**arguments)
+    except RuntimeError as exc:
+        reason = tee.kubecycle_error or tee.last_error or ANSI.sub("", str(exc))
+        _mark_failed(arguments["tracking_uri"], cfg.mlflow.experiment, arguments["run_name"])
+        raise PipelineRunError(f"{reason} (full log: {log_path})") from None
+    return read_json(result.output.path)
+
+
 @contextlib.contextmanager
 def _task_starter(in_containers: bool, home: Path) -> Iterator[str | None]:
-    """The fork server for subprocess tasks (warm imports); containers start on their own,
-    and the folders kfp makes for their outputs must be writable by the task user."""
+    """Yield the fork server's launcher for subprocess tasks (warm imports), or None for containers.
+
+    Containers start on their own, and the folders kfp makes for their outputs must be
+    writable by the task user.
+    """
     from kubecycle.pipelines.local.containers import open_umask, waited_containers
     from kubecycle.pipelines.local.forkserver import fork_server
 
@@ -231,7 +271,7 @@ def _task_starter(in_containers: bool, home: Path) -> Iterator[str | None]:
 
 def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
             task_environment: dict[str, str]) -> Any:
-    """kfp's SubprocessRunner in this interpreter, or a DockerRunner of the components image."""
+    """The kfp runner: a SubprocessRunner in this interpreter, or a DockerRunner of the components image."""
     import kfp.local
 
     if not in_containers:
@@ -250,8 +290,10 @@ def _runner(cfg: KubecycleConfig, in_containers: bool, pipeline_root: Path,
 
 
 def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:
-    """Mark this invocation's parent run FAILED if it was opened (best effort: the run's
-    own error is what the user needs to see)."""
+    """Mark this invocation's parent run FAILED if it was opened.
+
+    Best effort: the run's own error is what the user needs to see.
+    """
     with contextlib.suppress(Exception):
         import mlflow
 

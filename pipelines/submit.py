@@ -123,8 +123,10 @@ def _unreachable(host: str, why: str) -> SubmitError:
 
 
 def check_api(host: str, token: str | None, timeout: float = 10.0) -> dict[str, Any]:
-    """GET the API's healthz once, failing fast with a clear message (kfp.Client would retry an
-    HTTP error five times, 5 s apart, logging tracebacks); returns the health answer."""
+    """GET the API's healthz once, failing fast with a clear message; returns the health answer.
+
+    kfp.Client would retry an HTTP error five times, 5 s apart, logging tracebacks.
+    """
     session = requests.Session()
     session.trust_env = False  # kfp.Client ignores proxy variables too: probe the same way
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -258,9 +260,11 @@ def submit(
         experiment: KFP experiment, created if missing.
         schedule: 5-field cron; creates a recurring run instead of one run.
         wait: wait for the run's final state (at most timeout seconds); fail unless SUCCEEDED.
+        timeout: seconds `wait` waits for the final state before failing (the run goes on).
         token: bearer token; default: KUBECYCLE_KFP_TOKEN or KF_PIPELINES_TOKEN, else none.
         tracking_uri: MLflow URI the cluster tasks use (default: compile_pipeline's).
         namespace: the profile namespace of a multi-user KFP.
+        poll_seconds: seconds between checks of the run's state while waiting.
         on_submitted: called once the run exists, before waiting.
         labelled: labelled rows of a monitored window to add to the training data (one run
             only: a schedule trains on the configured data).

@@ -1,7 +1,9 @@
-"""The training pipeline: every lifecycle stage as a kfp component, one DAG for local and
-cluster runs. Imports only kfp, kfp-kubernetes and the component wrappers (no heavy
-libraries); the config arrives as an argument. No `from __future__ import annotations`:
-kfp reads the pipeline function's annotations as types."""
+"""The training pipeline: every lifecycle stage as a kfp component, one DAG for local and cluster runs.
+
+Imports only kfp, kfp-kubernetes and the component wrappers (no heavy libraries); the config
+arrives as an argument. No `from __future__ import annotations`: kfp reads the pipeline
+function's annotations as types.
+"""
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -30,8 +32,10 @@ PIPELINE_NAME = "kubecycle-training"
 
 
 def labelled_arguments(labelled: "LabelledWindow | None") -> dict[str, str]:
-    """The training pipeline's arguments that add a window's labelled rows to the training
-    data (none: the configured data only)."""
+    """The training pipeline's arguments that add a window's labelled rows to the training data.
+
+    No window (None) gives no arguments: the configured data only.
+    """
     if labelled is None:
         return {}
     return {"labelled": labelled.source, "labelled_window": labelled.window,
@@ -40,10 +44,12 @@ def labelled_arguments(labelled: "LabelledWindow | None") -> dict[str, str]:
 
 def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None = None
             ) -> dsl.PipelineTask:
-    """Apply the config's cluster settings to a task of the given stage (None: a helper task
-    that takes only the `default` resources). Defaults: no caching (sources and the registry
-    change between runs), no retries, CPU/memory requests for tune, train and explain, and no
-    Kubernetes platform settings at all."""
+    """Apply the config's cluster settings to a task of the given stage.
+
+    A stage of None marks a helper task that takes only the `default` resources. Defaults: no
+    caching (sources and the registry change between runs), no retries, CPU/memory requests for
+    tune, train and explain, and no Kubernetes platform settings at all.
+    """
     task.set_caching_options(enable_caching=cluster.caching)
     if cluster.retries:
         task.set_retry(num_retries=cluster.retries)
@@ -83,8 +89,11 @@ def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None 
 
 
 def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
-    """The training pipeline function for a config: `tuning.parallelism` bounds the families
-    tuned at once, `cluster` sets caching, retries, resources and Kubernetes settings."""
+    """Build the training pipeline function for a config.
+
+    `tuning.parallelism` bounds the families tuned at once, `cluster` sets caching, retries,
+    resources and Kubernetes settings.
+    """
     cluster, parallelism = cfg.cluster, cfg.tuning.parallelism
 
     def settle(task: dsl.PipelineTask, stage: str | None) -> dsl.PipelineTask:

@@ -1,5 +1,7 @@
-"""Held-out evaluation of a fitted model Pipeline: the HTML report (metrics in
-kubecycle.evaluation)."""
+"""Held-out evaluation of a fitted model Pipeline: the HTML report.
+
+The metrics are computed in kubecycle.evaluation.
+"""
 
 from __future__ import annotations
 

@@ -22,15 +22,19 @@ TOP_FEATURES = 10
 
 @dataclass
 class Explanation:
+    """Global SHAP importance of the encoded features, measured on a sample of rows."""
+
     importance: dict[str, float]  # mean |SHAP| per encoded feature, largest first
     method: str
     rows: int
 
     @property
     def top(self) -> list[str]:
+        """The TOP_FEATURES most important encoded features."""
         return list(self.importance)[:TOP_FEATURES]
 
     def to_dict(self) -> dict[str, Any]:
+        """The explanation as a JSON-ready dict, with the top features added."""
         return {**asdict(self), "top_features": self.top}
 
 
@@ -54,7 +58,6 @@ def explain_rows(model, frame: pd.DataFrame, target: str | None, task: Task, see
     the assigned cluster (SHAP needs a supervised output).
     Returns the Explanation and the shap.Explanation for plotting.
     """
-
     x, _ = split_xy(frame, target)
     sample = x.sample(min(len(x), EXPLAIN_ROWS), random_state=seed)
     preprocess, estimator = model[:-1], model[-1]

@@ -43,8 +43,10 @@ def _correlation_html(frame: pd.DataFrame, contract: DataContract) -> str:
 
 def build_eda_report(frame: pd.DataFrame, contract: DataContract, out_path: str | Path
                      ) -> EdaResult:
-    """Write an HTML EDA report: statistics, missing values, distributions (Evidently's
-    DataSummaryPreset), then target balance and correlations.
+    """Write an HTML EDA report of the data set.
+
+    It shows statistics, missing values and distributions (Evidently's DataSummaryPreset), then
+    target balance and correlations.
 
     Args:
         frame: The cleaned data set.

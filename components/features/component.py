@@ -14,9 +14,12 @@ def plan_features(
     plan: Output[Artifact],
     model_contract: Output[Artifact],
 ) -> None:
-    """Write the feature plan (columns per encoder, dropped columns with reasons) and the data
-    contract with the model's inputs as the plan decided them (what register, package and
-    monitoring read)."""
+    """Write the feature plan and the data contract with the model's inputs.
+
+    The plan lists the columns per encoder and the dropped columns with reasons; the contract
+    keeps the model's inputs as the plan decided them (what register, package and monitoring
+    read).
+    """
     import mlflow
 
     from kubecycle.artifacts import read_json, write_json

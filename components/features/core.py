@@ -1,5 +1,8 @@
-"""Plan features from the data contract (the plan and the preprocessing it builds are in
-kubecycle.modelling, shared with the stages that fit models)."""
+"""Plan features from the data contract.
+
+The plan and the preprocessing it builds are in kubecycle.modelling, shared with the stages
+that fit models.
+"""
 
 from __future__ import annotations
 

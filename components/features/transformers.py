@@ -1,5 +1,7 @@
-"""Compatibility path: models registered before kubecycle 0.x's architecture step pickled their
-custom transformers under this module; unpickling them looks the classes up here.
+"""Compatibility path for unpickling models registered before kubecycle 0.x's architecture step.
+
+Those models pickled their custom transformers under this module; unpickling them looks the
+classes up here.
 
 New models refer to kubecycle.transformers (where the classes live).
 """

@@ -8,9 +8,11 @@ from kubecycle.components._kfp import stage_component
 @stage_component
 def ingest_data(raw: Output[Dataset], config: str, labelled: str = "", labelled_window: str = "",
                 labelled_until: str = "") -> None:
-    """Read the configured source, add the labelled rows of a window when `labelled` names one
-    (retraining: a file, folder or object-store prefix such as the inference log), and write
-    the table as a Parquet Dataset."""
+    """Read the configured source and write it as a Parquet Dataset.
+
+    When `labelled` names a window (retraining: a file, folder or object-store prefix such as
+    the inference log), its labelled rows are added to the table.
+    """
     from kubecycle.artifacts import write_table
     from kubecycle.components.ingest.core import ingest, with_labelled_rows
     from kubecycle.config import KubecycleConfig

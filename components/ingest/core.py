@@ -1,5 +1,7 @@
-"""Read a data source (file, URL or SQL query) into a pandas DataFrame, and add the labelled
-rows of a monitored window to it (retraining)."""
+"""Read a data source (file, URL or SQL query) into a pandas DataFrame.
+
+For retraining, the labelled rows of a monitored window are added to it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ HTTP_TIMEOUT_SECONDS = 60
 
 @dataclass(frozen=True)
 class IngestResult:
+    """The table read from a data source, with the source's name and its shape."""
+
     frame: pd.DataFrame
     source: str
     rows: int
@@ -87,6 +91,7 @@ def ingest(source: str | SqlSource) -> IngestResult:
 
     Args:
         source: a local .csv/.parquet path, an http(s) URL to one, or a SqlSource.
+
     Returns:
         The table and its shape. Raises DataSourceError with the source named.
     """
@@ -107,8 +112,10 @@ def ingest(source: str | SqlSource) -> IngestResult:
 
 def with_labelled_rows(frame: pd.DataFrame, target: str | None, labelled: LabelledWindow
                        ) -> tuple[pd.DataFrame, int]:
-    """The training rows extended by the labelled rows of a window (rows whose target is
-    set), read in chunks; only the columns the training data has are kept.
+    """Extend the training rows by the labelled rows of a window.
+
+    Labelled rows are those whose target is set; the window is read in chunks, and only the
+    columns the training data has are kept.
 
     Args:
         frame: The rows of data.source.

@@ -15,9 +15,11 @@ def monitor_window(
     summary: Output[Artifact],
     report: Output[HTML],
 ) -> str:
-    """Check the window against the model's reference; returns "retrain" when the policy
-    calls for retraining, else "keep". A single output on purpose: kfp.local evaluates
-    dsl.If on a NamedTuple field as False."""
+    """Check the window against the model's reference and say whether to retrain.
+
+    Returns "retrain" when the policy calls for retraining, else "keep". A single output on
+    purpose: kfp.local evaluates dsl.If on a NamedTuple field as False.
+    """
     import shutil
     import tempfile
     from pathlib import Path

@@ -1,5 +1,8 @@
-"""One monitoring pass: the champion's reference against the current window, data and
-model quality, the retraining decision, and the results (JSON, HTML, MLflow, Prometheus)."""
+"""One monitoring pass: the champion's reference against the current window.
+
+The pass covers drift, data and model quality, the retraining decision, and the results
+(JSON, HTML, MLflow, Prometheus).
+"""
 
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ Retrainer = Callable[[KubecycleConfig, LabelledWindow | None], str]
 
 @dataclass
 class MonitorOutcome:
+    """The results of one monitoring pass: drift, quality, the decision and what was written."""
+
     model_name: str
     model_version: str
     drift: DriftResult
@@ -66,9 +71,11 @@ class MonitorOutcome:
 
     @property
     def exit_code(self) -> int:
+        """The process exit code: EXIT_DRIFT when the data set drifted, else EXIT_HEALTHY."""
         return EXIT_DRIFT if self.drift.dataset_drift else EXIT_HEALTHY
 
     def to_dict(self) -> dict[str, Any]:
+        """The outcome as a JSON-ready dict (the summary), with its status and exit code."""
         return {"status": "drift" if self.drift.dataset_drift else "healthy",
                 "exit_code": self.exit_code, "model_name": self.model_name,
                 "model_version": self.model_version, "drift": self.drift.to_dict(),
@@ -153,8 +160,10 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
             model: str = "", since: timedelta | None = None, retrain: bool | None = None,
             push_url: str | None = None, retrainer: Retrainer | None = None,
             now: datetime | None = None) -> MonitorOutcome:
-    """Compare the window with the model's reference and act on the verdict: collect (one
-    pass over the window), decide (the retraining policy), record (MLflow, files, retraining).
+    """Compare the window with the model's reference and act on the verdict.
+
+    The steps are: collect (one pass over the window), decide (the retraining policy), record
+    (MLflow, files, retraining).
 
     The tracking URI must already be set (kubecycle.tracking.connect).
     """
@@ -204,9 +213,12 @@ class _Collected:
 
 def _collect(cfg: KubecycleConfig, current: str | Path, since: timedelta | None, now: datetime,
              version: RegisteredVersion, contract: DataContract, fitted: Any) -> _Collected:
-    """Read the window chunk by chunk into the drift engine, data and model quality (with the
-    labelled rows) and a bounded sample for the report. Only the model's inputs are checked:
-    the columns the feature plan dropped may be absent and are not tested for drift."""
+    """Read the window chunk by chunk into the drift engine, quality checks and report sample.
+
+    Data and model quality (with the labelled rows) and a bounded sample for the report are
+    gathered too. Only the model's inputs are checked: the columns the feature plan dropped may
+    be absent and are not tested for drift.
+    """
     reference = load_reference(version, contract)
     target, features, inputs = contract.target, contract.features, contract.inputs
     engine = quality = None
@@ -251,8 +263,11 @@ def _decide(cfg: KubecycleConfig, client: Any, experiment_id: str, model_name: s
 def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: RegisteredVersion,
             collected: _Collected, outcome: MonitorOutcome, retrainer: Retrainer | None,
             labelled: LabelledWindow | None, output_dir: Path) -> None:
-    """The monitoring run in MLflow (metrics, report, summary), retraining when decided, and
-    the files in output_dir (written atomically)."""
+    """Record the monitoring run in MLflow, retrain when decided, and write the files.
+
+    The MLflow run holds metrics, report and summary; the files go to output_dir (written
+    atomically).
+    """
     from kubecycle.artifacts import write_json
     from kubecycle.monitoring.report import bounded, evidently_drift
 

@@ -16,9 +16,11 @@ def package_model(
     test: Input[Dataset],
     bento: Output[Artifact],
 ) -> None:
-    """Build a bento for the registered version (serving an ONNX graph of the model when one
-    reproduces its predictions on the registered held-out rows), export it (also to
-    deploy.bento_store when set), and tag the version with it."""
+    """Build a bento for the registered version, export it, and tag the version with it.
+
+    The bento serves an ONNX graph of the model when one reproduces its predictions on the
+    registered held-out rows; it is also exported to deploy.bento_store when set.
+    """
     import os
 
     import joblib

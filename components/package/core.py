@@ -1,5 +1,6 @@
-"""Package a registered version: build its bento (serving an ONNX graph when one reproduces
-the model on the registered held-out rows), export it, and record it on the version.
+"""Package a registered version: build its bento, export it, and record it on the version.
+
+The bento serves an ONNX graph when one reproduces the model on the registered held-out rows.
 
 The bento itself (build, export, record) is kubecycle.serving.bento's, shared with
 `kubecycle serve` and `kubecycle package`.

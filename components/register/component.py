@@ -17,8 +17,10 @@ def register_model(
     evaluation: Input[Artifact],
     registration: Output[Artifact],
 ) -> None:
-    """Register a model version with its data contract (the model's inputs as the feature
-    plan decided them); alias `champion` only if it passes the gate."""
+    """Register a model version with its data contract; alias `champion` only if it passes the gate.
+
+    The contract holds the model's inputs as the feature plan decided them.
+    """
     import joblib
 
     from kubecycle.artifacts import read_json, read_table, write_json

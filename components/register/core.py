@@ -42,6 +42,8 @@ EXAMPLE_ROWS = 5
 
 @dataclass(frozen=True)
 class Registration:
+    """A registered model version and the gate's decision on making it the champion."""
+
     model_name: str
     version: str
     model_uri: str
@@ -49,6 +51,7 @@ class Registration:
     champion_version: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The registration as a JSON-ready dict, with the gate decision's fields merged in."""
         return {"model_name": self.model_name, "model_version": self.version,
                 "model_uri": self.model_uri, "champion_version": self.champion_version,
                 **self.decision.to_dict()}
@@ -84,6 +87,43 @@ def _trusted_types(model) -> list[str]:
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
 
+def _log_companions(contract: DataContract, reference: pd.DataFrame, test: pd.DataFrame,
+                    seed: int, decision: GateDecision, basis: str) -> None:
+    """Log what comes with a version into the active run.
+
+    The data contract, the reference sample and its drift statistics, the held-out rows, and
+    the gate's decision.
+    """
+    import mlflow
+
+    mlflow.log_dict(contract.to_dict(), CONTRACT_ARTIFACT)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "reference.parquet"
+        reference.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), "reference")
+        held_out = Path(folder) / Path(TEST_ARTIFACT).name
+        held_out_rows(test, seed).to_parquet(held_out, index=False)
+        mlflow.log_artifact(str(held_out), str(Path(TEST_ARTIFACT).parent))
+    stats = build_reference(reference, kinds=contract.drift_kinds())
+    mlflow.log_dict(stats.to_dict(), REFERENCE_STATS_ARTIFACT)
+    mlflow.log_dict(decision.to_dict(), "gate/decision.json")
+    mlflow.set_tags({GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
+                     GATE_BASIS_TAG: basis})
+
+
+def _tag_version(client: Any, model_name: str, version: str, tags: dict[str, str],
+                 promote: bool) -> None:
+    """Tag the version and give it its alias; on any failure delete it (never half-registered)."""
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, version, key, value)
+        client.set_registered_model_alias(model_name, CHAMPION if promote else CHALLENGER,
+                                          version)
+    except Exception:
+        client.delete_model_version(model_name, version)
+        raise
+
+
 def register_version(
     model,
     *,
@@ -109,7 +149,6 @@ def register_version(
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
     champion_version, champion_score, basis = _champion_score(
         model_name, test, target, task, metric)
     decision = decide(metric, test_metrics[metric], champion_score,
@@ -117,41 +156,21 @@ def register_version(
     x_train, _ = split_xy(train, target)
     example = x_train.head(EXAMPLE_ROWS)
     signature = infer_signature(example, model.predict(example))
-    reference = reference_sample(train, model, target, seed)
     with mlflow.start_run(run_id=run_id, nested=False) as active, model_code() as code:
         info = mlflow.sklearn.log_model(
             sk_model=model, name="model", signature=signature, input_example=example,
             registered_model_name=model_name, skops_trusted_types=_trusted_types(model),
             pip_requirements=pinned(MODEL_PACKAGES),  # not inferred: that reloads the model
             code_paths=code, metadata={"task": task, "metric": metric, "target": target})
-        mlflow.log_dict(contract.to_dict(), CONTRACT_ARTIFACT)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "reference.parquet"
-            reference.to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), "reference")
-            held_out = Path(folder) / Path(TEST_ARTIFACT).name
-            held_out_rows(test, seed).to_parquet(held_out, index=False)
-            mlflow.log_artifact(str(held_out), str(Path(TEST_ARTIFACT).parent))
-        stats = build_reference(reference, kinds=contract.drift_kinds())
-        mlflow.log_dict(stats.to_dict(), REFERENCE_STATS_ARTIFACT)
-        mlflow.log_dict(decision.to_dict(), "gate/decision.json")
-        mlflow.set_tags({GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
-                         GATE_BASIS_TAG: basis})
+        _log_companions(contract, reference_sample(train, model, target, seed), test, seed,
+                        decision, basis)
         run_uuid = active.info.run_id
     version = str(info.registered_model_version)
     if version in ("None", ""):
         raise TrackingError(f"MLflow did not register {model_name}; check the registry backend")
-    try:
-        tags = {TASK_TAG: task, METRIC_TAG: metric, RUN_ID_TAG: run_uuid,
-                GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
-                **{held_out_metric_tag(k): f"{v:.6g}" for k, v in test_metrics.items()}}
-        for key, value in tags.items():
-            client.set_model_version_tag(model_name, version, key, value)
-        client.set_registered_model_alias(
-            model_name, CHAMPION if decision.promote else CHALLENGER, version)
-    except Exception:
-        client.delete_model_version(model_name, version)
-        raise
+    tags = {TASK_TAG: task, METRIC_TAG: metric, RUN_ID_TAG: run_uuid,
+            GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
+            **{held_out_metric_tag(k): f"{v:.6g}" for k, v in test_metrics.items()}}
+    _tag_version(MlflowClient(), model_name, version, tags, decision.promote)
     return Registration(model_name, version, f"models:/{model_name}/{version}", decision,
                         champion_version)
-

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class GateDecision:
+    """Whether the challenger is promoted, why, and the two scores compared."""
+
     promote: bool
     reason: str
     challenger_score: float
@@ -14,9 +16,11 @@ class GateDecision:
 
     @property
     def status(self) -> str:
+        """The decision as a word: "promoted" or "rejected"."""
         return "promoted" if self.promote else "rejected"
 
     def to_dict(self) -> dict:
+        """The decision as a JSON-ready dict, with its status."""
         return {**asdict(self), "status": self.status}
 
 
@@ -28,8 +32,11 @@ def decide(
     min_score: float | None = None,
     min_improvement: float = 0.0,
 ) -> GateDecision:
-    """Promote when the challenger reaches min_score and beats the champion by more than
-    min_improvement on the same test metric (any finite score beats no champion)."""
+    """Decide whether to promote the challenger over the champion.
+
+    Promote when the challenger reaches min_score and beats the champion by more than
+    min_improvement on the same test metric (any finite score beats no champion).
+    """
     better = (lambda a, b: a > b) if greater_is_better else (lambda a, b: a < b)
     if challenger != challenger:  # NaN
         return GateDecision(False, f"test {metric} is undefined (NaN)", challenger, champion)

@@ -15,6 +15,8 @@ from kubecycle.modelling import FeaturePlan, TuneResult, make_model, split_xy
 
 @dataclass(frozen=True)
 class Selection:
+    """The model family chosen from the tuning results, its parameters and CV score."""
+
     family: str
     params: dict[str, Any]
     metric: str
@@ -23,6 +25,7 @@ class Selection:
     ranking: list[dict[str, Any]]  # every family with its CV metric or error, best first
 
     def to_dict(self) -> dict[str, Any]:
+        """The selection as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,79 +73,121 @@ def _cv(task: Task, folds: int, y: pd.Series | None, seed: int):
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
 
 
-def search_family(
-    cfg: KubecycleConfig,
-    plan: FeaturePlan,
-    family: str,
-    train: pd.DataFrame,
-    on_trial: Callable[[int, dict[str, Any], float | None, str | None], None] | None = None,
-) -> TuneResult:
-    """Search one family's parameters by cross-validation.
+TrialCallback = Callable[[int, dict[str, Any], float | None, str | None], None]
 
-    Args:
-        cfg: the run's config (strategy, trials, folds, seed, metric).
-        plan: the feature plan; the preprocessing is refit inside every fold.
-        family: a family name valid for plan.task.
-        train: the training rows (sampled to tuning.sample_rows).
-        on_trial: called after each trial with (number, params, score or None, error).
-    Returns:
-        The best parameters and score; error set when every trial failed.
-    """
-    import optuna
-    from sklearn.model_selection import cross_val_score
-    from threadpoolctl import threadpool_limits
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = get_family(plan.task, family)
-    metric = cfg.resolved_metric(plan.task)
+@dataclass
+class _Search:
+    """What every trial of one family's search shares, and what the trials left behind."""
+
+    plan: FeaturePlan
+    spec: FamilySpec
+    spaces: dict[str, ParamSpace]
+    x: pd.DataFrame
+    y: pd.Series | None
+    cv: Any
+    metric: str
+    seed: int
+    errors: list[str] = field(default_factory=list)
+    stds: dict[int, float] = field(default_factory=dict)  # per trial number
+
+
+def _prepare(cfg: KubecycleConfig, plan: FeaturePlan, family: str, train: pd.DataFrame) -> _Search:
+    """The family, its spaces, the (sampled) training rows and the folds."""
     seed = cfg.split.seed
     if cfg.tuning.sample_rows and len(train) > cfg.tuning.sample_rows:
         train = train.sample(cfg.tuning.sample_rows, random_state=seed)
+    spec = get_family(plan.task, family)
     x, y = split_xy(train, plan.target)
-    spaces = _spaces(spec, cfg)
-    cv = _cv(plan.task, cfg.tuning.cv_folds, y, seed)
-    scorer = scorer_for(metric)
-    trials = cfg.tuning.trials
-    if cfg.tuning.strategy == "grid":
-        trials = min(trials, math.prod(len(v) for v in _grid(spaces).values()) or 1)
-    errors: list[str] = []
-    stds: dict[int, float] = {}
+    return _Search(plan, spec, _spaces(spec, cfg), x, y,
+                   _cv(plan.task, cfg.tuning.cv_folds, y, seed), cfg.resolved_metric(plan.task),
+                   seed)
+
+
+def _objective(search: _Search, on_trial: TrialCallback | None) -> Callable[[Any], float]:
+    """Optuna's objective: the mean CV score of a trial's parameters.
+
+    A failing parameter combination prunes its trial, not the run.
+    """
+    import optuna
+    from sklearn.model_selection import cross_val_score
+
+    scorer = scorer_for(search.metric)
 
     def objective(trial) -> float:
-        params = _suggest(trial, spaces)
+        params = _suggest(trial, search.spaces)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                scores = cross_val_score(make_model(plan, spec, params, seed), x, y, cv=cv,
-                                         scoring=scorer, error_score="raise")
-        except Exception as exc:  # a bad parameter combination fails the trial, not the run
+                scores = cross_val_score(make_model(search.plan, search.spec, params, search.seed),
+                                         search.x, search.y, cv=search.cv, scoring=scorer,
+                                         error_score="raise")
+        except Exception as exc:
             message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            errors.append(message)
+            search.errors.append(message)
             if on_trial:
                 on_trial(trial.number, params, None, message)
             raise optuna.TrialPruned(message) from None
         value = float(np.mean(scores))
-        stds[trial.number] = float(np.std(scores))
+        search.stds[trial.number] = float(np.std(scores))
         if on_trial:
-            on_trial(trial.number, params, to_metric_units(metric, value), None)
+            on_trial(trial.number, params, to_metric_units(search.metric, value), None)
         return value
 
-    study = optuna.create_study(direction="maximize",
-                                sampler=_sampler(cfg.tuning.strategy, spaces, seed, trials))
-    threads = TUNE_THREADS.get()
-    with threadpool_limits(threads) if threads else contextlib.nullcontext():
-        study.optimize(objective, n_trials=trials, timeout=cfg.tuning.timeout_seconds)
-    result = TuneResult(family=family, metric=metric, trials=len(study.trials),
-                        failed_trials=len(errors))
+    return objective
+
+
+def _outcome(study: Any, search: _Search, family: str) -> TuneResult:
+    """The best completed trial, or the error when every trial failed."""
+    import optuna
+
+    result = TuneResult(family=family, metric=search.metric, trials=len(study.trials),
+                        failed_trials=len(search.errors))
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
-        first = errors[0] if errors else "none"
+        first = search.errors[0] if search.errors else "none"
         result.error = f"all {len(study.trials)} trials failed; first error: {first}"
         return result
     best = max(completed, key=lambda t: t.value)
     result.best_params = {**best.params}
     result.score = float(best.value)
-    result.cv_metric = to_metric_units(metric, best.value)
-    result.cv_std = stds.get(best.number)
+    result.cv_metric = to_metric_units(search.metric, best.value)
+    result.cv_std = search.stds.get(best.number)
     return result
 
+
+def search_family(
+    cfg: KubecycleConfig,
+    plan: FeaturePlan,
+    family: str,
+    train: pd.DataFrame,
+    on_trial: TrialCallback | None = None,
+) -> TuneResult:
+    """Search one family's parameters by cross-validation.
+
+    Args:
+        cfg: The run's config (strategy, trials, folds, seed, metric).
+        plan: The feature plan; the preprocessing is refit inside every fold.
+        family: A family name valid for plan.task.
+        train: The training rows (sampled to tuning.sample_rows).
+        on_trial: Called after each trial with (number, params, score or None, error).
+
+    Returns:
+        The best parameters and score; error set when every trial failed.
+    """
+    import optuna
+    from threadpoolctl import threadpool_limits
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = _prepare(cfg, plan, family, train)
+    trials = cfg.tuning.trials
+    if cfg.tuning.strategy == "grid":
+        trials = min(trials, math.prod(len(v) for v in _grid(search.spaces).values()) or 1)
+    study = optuna.create_study(direction="maximize",
+                                sampler=_sampler(cfg.tuning.strategy, search.spaces, search.seed,
+                                                 trials))
+    threads = TUNE_THREADS.get()
+    with threadpool_limits(threads) if threads else contextlib.nullcontext():
+        study.optimize(_objective(search, on_trial), n_trials=trials,
+                       timeout=cfg.tuning.timeout_seconds)
+    return _outcome(study, search, family)

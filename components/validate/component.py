@@ -14,8 +14,10 @@ def validate_data(
     clean: Output[Dataset],
     contract: Output[Artifact],
 ) -> None:
-    """Clean the rows, infer the data contract, and check the data against the champion's
-    (registered with the version by the register stage)."""
+    """Clean the rows, infer the data contract, and check the data against the champion's.
+
+    The champion's contract is the one the register stage registered with its version.
+    """
     import mlflow
 
     from kubecycle.artifacts import read_table, write_json, write_table

@@ -22,9 +22,12 @@ TMP_SIZE = "4g"
 
 
 def host_mounts(cfg: KubecycleConfig, writable: tuple[Path, ...] = ()) -> list[Any]:
-    """Host folders a task names by host path besides the pipeline root (kfp mounts that):
-    the data file's folder (read-only), a local bento store (exports land there) and the
-    `writable` folders (e.g. the artifacts of a local tracking store, written by path)."""
+    """Mounts of the host folders a task names by host path besides the pipeline root.
+
+    kfp mounts the pipeline root itself. These are the data file's folder (read-only), a local
+    bento store (exports land there) and the `writable` folders (e.g. the artifacts of a local
+    tracking store, written by path).
+    """
     from docker.types import Mount
 
     store = cfg.deploy.bento_store
@@ -71,9 +74,12 @@ def _run_and_wait(client: Any, image: str, command: list[str], volumes: dict[str
 
 @contextlib.contextmanager
 def waited_containers() -> Iterator[None]:
-    """kfp 2.17's DockerRunner starts task containers with auto-remove and reads a container
+    """Keep task containers until their exit code is read, within this block.
+
+    kfp 2.17's DockerRunner starts task containers with auto-remove and reads a container
     already gone at wait time as exit code 0; podman removes it at once, so a task that failed
-    was reported SUCCESS. In this block containers are kept until their exit code is read."""
+    was reported SUCCESS.
+    """
     from kfp.local import docker_task_handler
 
     original = docker_task_handler.run_docker_container

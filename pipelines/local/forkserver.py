@@ -175,8 +175,11 @@ def _report_finished(waiting: dict[int, socket.socket]) -> None:
 
 @contextlib.contextmanager
 def fork_server(log_path: Path) -> Iterator[str | None]:
-    """Start the fork server; yield the interpreter stand-in that hands tasks to it (None if
-    it is off or could not start). Its own output (import warnings) goes to log_path."""
+    """Start the fork server and yield the interpreter stand-in that hands tasks to it.
+
+    Yields None if the server is off or could not start. Its own output (import warnings) goes
+    to log_path.
+    """
     if not enabled():
         yield None
         return
@@ -190,8 +193,10 @@ def fork_server(log_path: Path) -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def tasks_started_by(launcher: str | None) -> Iterator[None]:
-    """kfp.local (use_venv=False) starts every task with `sys.executable`: point it at the
-    launcher for the block."""
+    """Point `sys.executable` at the launcher for the block.
+
+    kfp.local (use_venv=False) starts every task with `sys.executable`.
+    """
     real_python = sys.executable
     if launcher:
         sys.executable = launcher
@@ -246,9 +251,12 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def _leave(code: int) -> None:
-    """End a task's child as the interpreter would (thread joins, atexit handlers, flushed
-    output) but without C-level exit handlers: libraries' static destructors expect threads
-    the parent had and the child does not, and can hang."""
+    """End a task's child as the interpreter would, but without C-level exit handlers.
+
+    Threads are joined, atexit handlers run and output is flushed; C-level exit handlers are
+    skipped because libraries' static destructors expect threads the parent had and the child
+    does not, and can hang.
+    """
     shutdown_threads = getattr(threading, "_shutdown", None)  # what interpreter exit calls
     if shutdown_threads is not None:
         shutdown_threads()
@@ -260,6 +268,7 @@ def _leave(code: int) -> None:
 
 
 def main() -> None:
+    """Serve tasks on the socket given as the first argument; a forked task's child exits here."""
     code = serve(sys.argv[1])
     if code is not None:  # a task's child
         _leave(code)

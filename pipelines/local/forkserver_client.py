@@ -40,6 +40,7 @@ def _run_on_server(address: str, args: list[str]) -> int | None:
 
 
 def main() -> None:
+    """Hand a task command to the fork server, or run the command on the real interpreter."""
     real_python, address, *args = sys.argv[1:]
     if args[:2] == TASK_MODULE:
         code = _run_on_server(address, args[2:])

@@ -23,6 +23,7 @@ def write_json(path: str | Path, document: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
+    """Read a JSON file."""
     return json.loads(Path(path).read_text())
 
 
@@ -35,4 +36,5 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet table as a DataFrame."""
     return pd.read_parquet(path)

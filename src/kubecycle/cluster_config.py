@@ -1,6 +1,8 @@
-"""The Kubernetes settings of the compiled pipeline (the `cluster:` section of the config):
-resources per stage, secrets and config maps as env, node selectors, tolerations, GPUs, labels.
-Applied with kfp-kubernetes at compile time; kfp.local ignores them."""
+"""The Kubernetes settings of the compiled pipeline (the `cluster:` section of the config).
+
+They cover resources per stage, secrets and config maps as env, node selectors, tolerations,
+GPUs and labels. Applied with kfp-kubernetes at compile time; kfp.local ignores them.
+"""
 
 from __future__ import annotations
 
@@ -160,14 +162,18 @@ class GpuConfig(_Strict):
         return _labels(value)
 
     def resolved_tolerations(self) -> list[Toleration]:
+        """The configured tolerations, else one of the accelerator's NoSchedule taint."""
         if self.tolerations is not None:
             return list(self.tolerations)
         return [Toleration(key=self.accelerator, operator="Exists", effect="NoSchedule")]
 
 
 class ClusterConfig(_Strict):
-    """Kubernetes settings of the compiled pipeline, applied with kfp-kubernetes. kfp.local
-    ignores them (CPU/memory/accelerator only warn); only `retries` also applies locally."""
+    """Kubernetes settings of the compiled pipeline, applied with kfp-kubernetes.
+
+    kfp.local ignores them (CPU/memory/accelerator only warn); only `retries` also applies
+    locally.
+    """
 
     secrets: list[EnvSource] = Field(
         default_factory=list, description="Secrets exposed as env vars to every task")
@@ -192,8 +198,11 @@ class ClusterConfig(_Strict):
     @field_validator("resources", mode="before")
     @classmethod
     def _merge_resources(cls, value: Any) -> Any:
-        """Unknown stages are named; given fields override the built-in requests per field
-        (an explicit null drops a built-in value, which then inherits from `default`)."""
+        """Merge the given resources over the built-in requests, naming unknown stages.
+
+        Given fields override the built-in requests per field (an explicit null drops a
+        built-in value, which then inherits from `default`).
+        """
         if value is None:
             value = {}
         if not isinstance(value, dict):

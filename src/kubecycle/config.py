@@ -23,6 +23,8 @@ class SqlSource(_Strict):
 
 
 class DataConfig(_Strict):
+    """The `data:` section: where the rows come from, the label column and columns never used."""
+
     source: str | SqlSource = Field(description=".csv/.parquet path, http(s) URL, or {sql: ...}")
     target: str | None = Field(None, description="label column; omit for clustering")
     drop_columns: list[str] = Field(default_factory=list, description="columns never used")
@@ -40,11 +42,15 @@ class DataConfig(_Strict):
 
 
 class SplitConfig(_Strict):
+    """The `split:` section: the held-out test share and the split's random seed."""
+
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 42
 
 
 class FeatureConfig(_Strict):
+    """The `features:` section: how columns are encoded, recognised as IDs and selected."""
+
     max_onehot_categories: int = Field(
         15, ge=2, description="categorical columns with more levels are ordinal-encoded")
     id_unique_ratio: float = Field(
@@ -54,6 +60,8 @@ class FeatureConfig(_Strict):
 
 
 class ParamSpace(_Strict):
+    """One parameter's search space: an int or float range (optionally log-scaled) or choices."""
+
     type: Literal["int", "float", "categorical"]
     low: float | None = None
     high: float | None = None
@@ -73,6 +81,8 @@ class ParamSpace(_Strict):
 
 
 class TuningConfig(_Strict):
+    """The `tuning:` section: the search strategy, trials, CV folds and budget per family."""
+
     strategy: Literal["grid", "random", "bayesian"] = "bayesian"
     trials: int = Field(8, ge=1, description="trials per family (grid: points per axis cap)")
     cv_folds: int = Field(3, ge=2, le=20)
@@ -83,6 +93,8 @@ class TuningConfig(_Strict):
 
 
 class ModelsConfig(_Strict):
+    """The `models:` section: the candidate model families and their search spaces."""
+
     families: list[str] | None = Field(None, description="candidate families (task default)")
     search_spaces: dict[str, dict[str, ParamSpace]] = Field(
         default_factory=dict, description="per family: parameter -> space, replaces defaults")
@@ -101,6 +113,8 @@ class ModelsConfig(_Strict):
 
 
 class PromotionConfig(_Strict):
+    """The `promotion:` section: the gate a challenger must pass to become the champion."""
+
     min_score: float | None = Field(None, description="challenger must reach this test score")
     min_improvement: float = Field(
         0.0, ge=0.0, description="challenger must beat the champion by more than this")
@@ -134,6 +148,8 @@ class DeployConfig(_Strict):
 
 
 class MlflowConfig(_Strict):
+    """The `mlflow:` section: the experiment runs are logged to and the registered model's name."""
+
     experiment: str = "kubecycle"
     model_name: str = Field("kubecycle-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -191,9 +207,11 @@ class KubecycleConfig(_Strict):
                 f"models.families {bad} do not exist for {task}; choose from {family_names(task)}")
 
     def resolved_metric(self, task: Task) -> str:
+        """The configured metric, else the task's default."""
         return self.metric or DEFAULT_METRIC[task]
 
     def resolved_families(self, task: Task) -> list[str]:
+        """The configured model families, else the task's default ones."""
         return list(self.models.families or DEFAULT_FAMILIES[task])
 
     def to_json(self) -> str:
@@ -208,6 +226,7 @@ class KubecycleConfig(_Strict):
 
     @classmethod
     def from_json(cls, text: str) -> KubecycleConfig:
+        """Validate a config from its JSON form (what to_json writes)."""
         return cls.model_validate_json(text)
 
 

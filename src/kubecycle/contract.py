@@ -60,8 +60,10 @@ def column_kind(series: pd.Series) -> ColumnKind:
 
 
 def drift_kind(kind: ColumnKind) -> DriftKind:
-    """How drift is tested for a column kind: numeric columns as numbers, the rest by counts
-    (booleans, datetimes and text alike)."""
+    """How drift is tested for a column kind: numeric columns as numbers, the rest by counts.
+
+    Booleans, datetimes and text are all tested by counts.
+    """
     return "numeric" if kind == "numeric" else "categorical"
 
 
@@ -129,14 +131,18 @@ class DataContract:
         return [name for name in self.features if name not in self.dropped]
 
     def with_inputs(self, dropped: dict[str, str]) -> DataContract:
-        """This contract with the feature plan's decisions: the columns it dropped, and why
-        (entries that are not columns, such as notes on selection, are left out)."""
+        """This contract with the feature plan's decisions: the columns it dropped, and why.
+
+        Entries that are not columns, such as notes on selection, are left out.
+        """
         return replace(self, dropped={name: reason for name, reason in dropped.items()
                                       if name in self.columns and name != self.target})
 
     def serving_fields(self) -> dict[str, dict[str, Any]]:
-        """The request fields of the service: every feature column with its kind, its known
-        categories, and whether a request must carry it (dropped columns are optional)."""
+        """The request fields of the service: every feature column with its kind and categories.
+
+        Each field also says whether a request must carry it (dropped columns are optional).
+        """
         fields = {}
         for name in self.features:
             spec = self.columns[name]
@@ -150,10 +156,12 @@ class DataContract:
         return {name: drift_kind(spec.kind) for name, spec in self.columns.items()}
 
     def violations(self, frame: pd.DataFrame) -> list[str]:
-        """What in the data breaks this contract: missing columns and changed kinds (empty:
-        none). A missing target is not a violation (unlabelled data), nor is a missing column
-        the model does not read; new categories and out-of-range values are not either (the
-        model handles them, monitoring reports them)."""
+        """What in the data breaks this contract: missing columns and changed kinds (empty: none).
+
+        A missing target is not a violation (unlabelled data), nor is a missing column the model
+        does not read; new categories and out-of-range values are not either (the model handles
+        them, monitoring reports them).
+        """
         found = []
         for name, spec in self.columns.items():
             if name not in frame.columns:
@@ -185,8 +193,11 @@ class DataContract:
 
 
 def infer_contract(frame: pd.DataFrame, target: str | None, task: str) -> DataContract:
-    """The contract of a cleaned data set: per column its kind, dtype, missing values, range
-    or categories; the classes of a classification target."""
+    """Infer the contract of a cleaned data set.
+
+    It records per column its kind, dtype, missing values, range or categories, and the classes
+    of a classification target.
+    """
     classes = None
     if task == "classification" and target is not None:
         classes = sorted(frame[target].dropna().astype(str).unique().tolist())

@@ -46,8 +46,11 @@ class PipelineRunError(KubecycleError):
 
 
 class SubmitError(KubecycleError):
-    """The pipeline could not be submitted to Kubeflow Pipelines (bad --schedule, unreachable or
-    refusing API), or a run waited for did not succeed; the message names the host or run."""
+    """The pipeline could not be submitted to Kubeflow Pipelines, or a run waited for failed.
+
+    Submitting fails on a bad --schedule or an unreachable or refusing API; the message names
+    the host or run.
+    """
 
 
 class MonitoringError(KubecycleError):

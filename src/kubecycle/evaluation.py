@@ -28,6 +28,7 @@ class Evaluation:
     rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The evaluation as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -70,8 +71,10 @@ def _regression(model, x: pd.DataFrame, y: pd.Series) -> Evaluation:
 
 
 def evaluate_model(model, test: pd.DataFrame, target: str | None, task: Task) -> Evaluation:
-    """Test-set metrics: accuracy/precision/recall/F1/ROC AUC (macro), RMSE/MAE/R2, or
-    silhouette, plus the confusion matrix for classifiers.
+    """Compute a model's metrics on the held-out test rows.
+
+    The metrics are accuracy/precision/recall/F1/ROC AUC (macro), RMSE/MAE/R2, or silhouette,
+    plus the confusion matrix for classifiers.
 
     Args:
         model: A fitted model Pipeline.

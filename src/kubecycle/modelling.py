@@ -1,5 +1,7 @@
-"""What several stages share to build and score a model: the feature plan, the model Pipeline
-(preprocessing then an estimator from the catalog), X/y splitting, scorers, a search's result.
+"""What several stages share to build and score a model.
+
+It holds the feature plan, the model Pipeline (preprocessing then an estimator from the
+catalog), X/y splitting, scorers and a search's result.
 
 Stages never import each other (features plans, tune searches, train refits, evaluate, explain
 and register score): what two of them need lives here. scikit-learn is imported inside the
@@ -33,13 +35,16 @@ class FeaturePlan:
 
     @property
     def inputs(self) -> list[str]:
+        """The raw columns the model reads: numeric, one-hot, ordinal and datetime ones."""
         return self.numeric + self.onehot + self.ordinal + self.datetime
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan as a JSON-ready dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeaturePlan:
+        """Read a plan from the dict to_dict wrote."""
         return cls(**data)
 
 
@@ -58,6 +63,7 @@ class TuneResult:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -25,6 +25,8 @@ SMALL_REFERENCE = 1_000  # Evidently switches from p-value tests to distances ab
 
 @dataclass
 class ColumnReference:
+    """One column's reference statistics: value points and weights, or category counts."""
+
     name: str
     kind: str  # "numeric" | "categorical" (Evidently's Numerical / Categorical)
     rows: int  # non-null reference rows
@@ -37,18 +39,23 @@ class ColumnReference:
 
     @property
     def small(self) -> bool:
+        """Whether the reference is small enough for p-value tests (at most SMALL_REFERENCE rows)."""
         return self.rows <= SMALL_REFERENCE
 
 
 @dataclass
 class ReferenceStats:
+    """The reference statistics of every column, by name."""
+
     columns: dict[str, ColumnReference]
 
     def to_dict(self) -> dict[str, Any]:
+        """The statistics as a JSON-ready dict."""
         return {"columns": {name: asdict(col) for name, col in self.columns.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReferenceStats:
+        """Read the statistics from the dict to_dict wrote."""
         return cls({name: ColumnReference(**col) for name, col in data["columns"].items()})
 
 
@@ -58,8 +65,10 @@ def category_key(values: pd.Series) -> pd.Series:
 
 
 def column_reference(series: pd.Series, kind: DriftKind | None = None) -> ColumnReference:
-    """Reference statistics of one column, tested for drift as `kind` (default: as the
-    contract's kind of the column says)."""
+    """Reference statistics of one column, tested for drift as `kind`.
+
+    The default kind is what the contract's kind of the column says.
+    """
     kind = kind or drift_kind(column_kind(series))
     values = series.dropna()
     if kind == "categorical":
@@ -82,8 +91,10 @@ def column_reference(series: pd.Series, kind: DriftKind | None = None) -> Column
 
 def build_reference(frame: pd.DataFrame, columns: list[str] | None = None,
                     kinds: dict[str, DriftKind] | None = None) -> ReferenceStats:
-    """Statistics of the given columns (default: all) of the reference frame, each tested
-    for drift as kinds says (default: as its contract kind says)."""
+    """Statistics of the given columns (default: all) of the reference frame.
+
+    Each column is tested for drift as kinds says (default: as its contract kind says).
+    """
     kinds = kinds or {}
     names = columns if columns is not None else list(frame.columns)
     return ReferenceStats({name: column_reference(frame[name], kinds.get(name))

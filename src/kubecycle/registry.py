@@ -1,5 +1,7 @@
-"""The MLflow model registry: its vocabulary (aliases, artifacts, tags, bento names), the
-champion and what was registered with it."""
+"""The MLflow model registry: its vocabulary, the champion and what was registered with it.
+
+The vocabulary covers aliases, artifacts, tags and bento names.
+"""
 
 from __future__ import annotations
 
@@ -69,14 +71,19 @@ def held_out_metric_tag(metric: str) -> str:
 
 
 def bento_archive(model_name: str, version: str) -> str:
-    """The file name of a version's exported bento archive (`kubecycle deploy` derives
-    <deploy.bento_store>/<this> when no URI is recorded on the version)."""
+    """The file name of a version's exported bento archive.
+
+    `kubecycle deploy` derives <deploy.bento_store>/<this> when no URI is recorded on the
+    version.
+    """
     return f"{bento_name(model_name)}-{version}.bento"
 
 
 def held_out_rows(test: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """The held-out rows registered with a version (and checked at packaging): a seeded
-    sample of at most TEST_ROWS rows of the test split."""
+    """The held-out rows registered with a version (and checked at packaging).
+
+    They are a seeded sample of at most TEST_ROWS rows of the test split.
+    """
     return test.sample(min(len(test), TEST_ROWS), random_state=seed)
 
 
@@ -116,12 +123,14 @@ __path__ = extend_path(__path__, __name__)
 
 
 def pinned(packages: Iterable[str]) -> list[str]:
-    """pip requirements pinned to the installed versions: `name==version`."""
+    """The packages as pip requirements pinned to the installed versions: `name==version`."""
     return [f"{name}=={metadata.version(name)}" for name in packages]
 
 
 @dataclass(frozen=True)
 class RegisteredVersion:
+    """A registered model version: its model name, version number, training run and tags."""
+
     name: str
     version: str
     run_id: str

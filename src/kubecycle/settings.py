@@ -45,8 +45,10 @@ def _text(text: str) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: its name, parser, default (None: unset), doc and, for
-    errors, what it accepts."""
+    """One environment variable: its name, parser, default (None: unset) and doc.
+
+    For error messages it also says what the variable accepts.
+    """
 
     name: str
     default: str | None

@@ -45,6 +45,7 @@ def connect(tracking_uri: str) -> None:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

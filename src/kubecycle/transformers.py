@@ -26,10 +26,14 @@ class _ColumnsTransformer(TransformerMixin, BaseEstimator):
 
 
 class DatetimeExpander(_ColumnsTransformer):
-    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour, in UTC
-    for values with an offset; what cannot be read as a date becomes a missing value."""
+    """Turn datetime (or date-like text) columns into year, month, day, weekday and hour.
+
+    Values with an offset are taken in UTC; what cannot be read as a date becomes a missing
+    value.
+    """
 
     def transform(self, X):
+        """Expand every column into its DATETIME_PARTS as float64 columns (NaN when missing)."""
         frame = pd.DataFrame(X)
         columns = []
         for name in frame.columns:
@@ -43,16 +47,21 @@ class DatetimeExpander(_ColumnsTransformer):
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features=None):
+        """The output names: `<column>_<part>` for every column and datetime part."""
         names = self.feature_names_in_ if input_features is None else input_features
         return np.asarray([f"{n}_{p}" for n in names for p in DATETIME_PARTS], dtype=object)
 
 
 class TextColumns(_ColumnsTransformer):
-    """Categorical columns of any dtype (bool, pandas category, nullable string, numbers) as
-    text, with None for every kind of missing value (NaN, None, pd.NA, NaT): the imputers and
-    encoders that follow see one type, as the ONNX feed sends it (str of the value)."""
+    """Categorical columns of any dtype as text, with None for every kind of missing value.
+
+    Any dtype means bool, pandas category, nullable string or numbers; missing values are NaN,
+    None, pd.NA or NaT. The imputers and encoders that follow see one type, as the ONNX feed
+    sends it (str of the value).
+    """
 
     def transform(self, X):
+        """The columns as an object array of str values, None where a value is missing."""
         frame = pd.DataFrame(X)
         text = np.empty(frame.shape, dtype=object)
         for index, name in enumerate(frame.columns):
@@ -67,5 +76,6 @@ class TextColumns(_ColumnsTransformer):
         return text
 
     def get_feature_names_out(self, input_features=None):
+        """The output names: the input column names, unchanged."""
         return np.asarray(self.feature_names_in_ if input_features is None else input_features,
                           dtype=object)

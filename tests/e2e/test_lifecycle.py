@@ -100,6 +100,8 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
     assert outcome["status"] == "drift" and outcome["decision"]["retrain"]
     retrained = client.get_run(outcome["retrain_run_id"])
     assert retrained.data.tags["kubecycle.gate"] in ("promoted", "rejected")
+    # the window's labelled rows joined the training data (duplicates aside)
+    assert retrained.data.metrics["data.rows_clean"] > len(penguins.drop_duplicates())
     versions = client.search_model_versions("name = 'penguins-species'")
     assert len(versions) == 3  # the retraining registered a version through the same gate
 

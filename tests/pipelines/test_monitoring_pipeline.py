@@ -55,3 +55,8 @@ def test_drift_runs_the_retrain_branch(tmp_path, penguins, mlflow_server):
         "tags.`kubecycle.monitoring` = 'true'")
     assert [r.data.tags["kubecycle.retrain_run_id"] for r in monitoring] == [
         "delegated-to-pipeline"]
+    # the branch trained on the configured rows plus the window's labelled ones
+    retrained = client.get_run(versions[0].run_id if versions[0].version == "2"
+                               else versions[1].run_id)
+    original = client.get_run(first["run_id"]).data.metrics["data.rows_clean"]
+    assert retrained.data.metrics["data.rows_clean"] > original

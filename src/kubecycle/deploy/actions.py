@@ -17,9 +17,11 @@ Action = Literal["apply", "rollback", "canary", "promote", "abort"]
 
 def serving_target(cfg: KubecycleConfig, model: str = "", bento_uri: str | None = None
                    ) -> ServingTarget:
-    """The registered version to serve (the champion by default) and its bento archive URI:
-    --bento-uri, else the version's kubecycle.bento_uri tag (set by an export to a URI), else
-    <deploy.bento_store>/<bento name>-<version>.bento (what `kubecycle package --export` names).
+    """The registered version to serve (the champion by default) and its bento archive URI.
+
+    The URI is --bento-uri, else the version's kubecycle.bento_uri tag (set by an export to a
+    URI), else <deploy.bento_store>/<bento name>-<version>.bento (what
+    `kubecycle package --export` names).
 
     The MLflow tracking URI must already be set.
     """

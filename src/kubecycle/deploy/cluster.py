@@ -57,6 +57,7 @@ class Cluster:
 
     @property
     def host(self) -> str:
+        """The URL of the cluster's API server."""
         return self.client.configuration.host
 
     def _call(self, method: str, path: str, body: Any = None, query: list | None = None,

@@ -54,8 +54,10 @@ class ServingTarget:
     bento_uri: str
 
     def env(self) -> dict[str, str]:
-        """The pod env values that pin it: the archive the init container imports, the bento
-        the server serves."""
+        """The pod env values that pin this version.
+
+        They name the archive the init container imports and the bento the server serves.
+        """
         return {settings.BENTO_URI.name: self.bento_uri, settings.BENTO_NAME.name: self.bento_name}
 
     def annotations(self, prefix: str = PIN) -> dict[str, str]:
@@ -180,8 +182,10 @@ FOREIGN_ANNOTATIONS = ("meta.helm.sh/", "deployment.kubernetes.io/", "kubectl.ku
 
 def canary_from(live: dict[str, Any], challenger: ServingTarget, image: str | None,
                 replicas: int) -> dict[str, Any]:
-    """The canary Deployment: the live stable one (as Helm or kustomize sized it) serving
-    challenger under the canary name and track, with `replicas` pods.
+    """The canary Deployment: a copy of the live stable one that serves the challenger.
+
+    The copy keeps the stable Deployment as Helm or kustomize sized it, and serves challenger
+    under the canary name and track, with `replicas` pods.
 
     Args:
         live: The stable Deployment as the API returns it.

@@ -66,8 +66,10 @@ def _installed(cluster: Cluster, namespace: str) -> dict:
 
 def _pin(cluster: Cluster, live: dict, target: ServingTarget, previous: ServingTarget | None,
          default_replicas: int = 1) -> list[str]:
-    """Apply the pin; scale a Deployment kept at zero until its first pin to the count its
-    owner (the chart) recorded, else default_replicas."""
+    """Apply the pin, scaling up a Deployment kept at zero until its first pin.
+
+    It is scaled to the count its owner (the chart) recorded, else to default_replicas.
+    """
     cluster.apply(pin_patch(live, target, previous))
     done = [f"Deployment/{DEPLOYMENT} (model pin)"]
     if live["spec"].get("replicas") == 0:
@@ -79,8 +81,11 @@ def _pin(cluster: Cluster, live: dict, target: ServingTarget, previous: ServingT
 
 def apply(cluster: Cluster, target: ServingTarget, namespace: str, default_replicas: int = 1
           ) -> DeployResult:
-    """Pin target on the stable Deployment; the version served before is recorded on it so
-    that rollback can return to it (pinning the served version again keeps the record)."""
+    """Pin target on the stable Deployment, recording the version served before on it.
+
+    The record lets rollback return to that version (pinning the served version again keeps
+    the record).
+    """
     live = _installed(cluster, namespace)
     annotations = _annotations(live)
     current = target_from_annotations(annotations)
@@ -106,8 +111,10 @@ def rollback(cluster: Cluster, namespace: str) -> DeployResult:
 
 def start_canary(cluster: Cluster, challenger: ServingTarget, namespace: str, percent: float,
                  image: str | None = None) -> DeployResult:
-    """Run challenger in a second Deployment beside the stable one; the Service sends it about
-    `percent` of the requests (ratio of the desired replicas)."""
+    """Run challenger in a second Deployment beside the stable one.
+
+    The Service sends it about `percent` of the requests (ratio of the desired replicas).
+    """
     live = _live(cluster, namespace, DEPLOYMENT)
     current = target_from_annotations(_annotations(live))
     if live is None or current is None or not live["spec"].get("replicas"):

@@ -27,6 +27,8 @@ SUBDIVISIONS = 8  # finer gaps between reference points for the Wasserstein inte
 
 @dataclass
 class ColumnDrift:
+    """One column's drift test: which test, its score and threshold, and the verdict."""
+
     column: str
     kind: str
     test: str  # ks | chisquare | z | wasserstein | jensenshannon | empty
@@ -37,13 +39,16 @@ class ColumnDrift:
     missing_share: float
 
     def to_dict(self) -> dict:
+        """The column's result as a JSON-ready dict."""
         return asdict(self)
 
 
 def _refine(points: np.ndarray, weights: np.ndarray, refine: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Add SUBDIVISIONS-1 zero-weight points inside every gap between reference points:
-    counts and sums per finer gap make the Wasserstein integral nearly exact where the two
-    CDFs cross (low-cardinality columns keep their exact value points)."""
+    """Add SUBDIVISIONS-1 zero-weight points inside every gap between reference points.
+
+    Counts and sums per finer gap make the Wasserstein integral nearly exact where the two
+    CDFs cross (low-cardinality columns keep their exact value points).
+    """
     if not refine or len(points) < 2:
         return points, weights
     steps = np.linspace(0, 1, SUBDIVISIONS + 1)[:-1]
@@ -74,6 +79,7 @@ class NumericWindow:
         self.nulls = 0
 
     def add(self, values: np.ndarray) -> None:
+        """Count a chunk's values against the reference points (missing values apart)."""
         values = np.asarray(values, dtype=float)
         missing = ~np.isfinite(values)
         self.nulls += int(missing.sum())
@@ -118,7 +124,10 @@ class NumericWindow:
         return ref, cur
 
     def ks_statistic(self) -> float:
-        """sup |F_ref - F_cur|, exact: the supremum lies at a reference point or just below."""
+        """The KS statistic sup |F_ref - F_cur|, computed exactly.
+
+        The supremum lies at a reference point or just below one.
+        """
         n = self.rows
         ref_cdf = np.cumsum(self.weights)
         before = np.cumsum(self.gap_count[:-1]) + np.concatenate([[0], np.cumsum(self.equal)[:-1]])
@@ -128,8 +137,10 @@ class NumericWindow:
         return float(max(below.max(initial=0), at_or_below.max(initial=0)))
 
     def wasserstein(self) -> float:
-        """First Wasserstein distance: exact except inside gaps where the two CDFs cross
-        (there the current values are taken as spread evenly)."""
+        """First Wasserstein distance, exact except inside gaps where the two CDFs cross.
+
+        There the current values are taken as spread evenly.
+        """
         n, points = self.rows, self.points
         ref_cdf = np.concatenate([[0.0], np.cumsum(self.weights)])  # per gap
         # current values up to and including each gap's left point
@@ -156,6 +167,8 @@ class NumericWindow:
 
 
 class CategoricalWindow:
+    """Counts of a categorical column's current values, per category."""
+
     def __init__(self, reference: ColumnReference) -> None:
         self.reference = reference
         self.counts: dict[str, int] = {}
@@ -163,6 +176,7 @@ class CategoricalWindow:
         self.nulls = 0
 
     def add(self, values: pd.Series) -> None:
+        """Count a chunk's values per category (missing values apart)."""
         self.nulls += int(values.isna().sum())
         present = values.dropna()
         self.rows += len(present)
@@ -170,9 +184,11 @@ class CategoricalWindow:
             self.counts[str(key)] = self.counts.get(str(key), 0) + int(count)
 
     def distinct_union(self) -> int:
+        """Distinct categories of reference and current together."""
         return len(set(self.reference.counts) | set(self.counts))
 
     def value_counts(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Reference and current counts per category, over the categories of both."""
         keys = set(self.reference.counts) | set(self.counts)
         return ({k: float(self.reference.counts.get(k, 0)) for k in keys},
                 {k: float(self.counts.get(k, 0)) for k in keys})
@@ -258,23 +274,29 @@ def column_drift(window: NumericWindow | CategoricalWindow) -> ColumnDrift:
 
 @dataclass
 class DriftResult:
+    """The drift of every checked column and whether they add up to dataset drift."""
+
     columns: dict[str, ColumnDrift]
     drift_share: float  # threshold: share of drifted columns that means dataset drift
     rows: int
 
     @property
     def drifted_columns(self) -> list[str]:
+        """The names of the columns that drifted."""
         return [name for name, col in self.columns.items() if col.drifted]
 
     @property
     def share(self) -> float:
+        """The share of checked columns that drifted."""
         return len(self.drifted_columns) / max(len(self.columns), 1)
 
     @property
     def dataset_drift(self) -> bool:
+        """Whether the drifted share reaches drift_share."""
         return self.share >= self.drift_share
 
     def to_dict(self) -> dict:
+        """The result as a JSON-ready dict, with the share and drifted columns."""
         return {"rows": self.rows, "drift_share": self.drift_share, "share": self.share,
                 "dataset_drift": self.dataset_drift, "drifted_columns": self.drifted_columns,
                 "columns": {name: col.to_dict() for name, col in self.columns.items()}}
@@ -291,6 +313,7 @@ class DriftEngine:
         self.rows = 0
 
     def add(self, chunk: pd.DataFrame) -> None:
+        """Feed one chunk of the window to every column's counts."""
         self.rows += len(chunk)
         for name, window in self.windows.items():
             column = chunk[name]
@@ -300,5 +323,6 @@ class DriftEngine:
                 window.add(column)
 
     def result(self) -> DriftResult:
+        """Test every column on what was fed so far."""
         return DriftResult({name: column_drift(w) for name, w in self.windows.items()},
                            self.drift_share, self.rows)

@@ -8,11 +8,14 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True)
 class RetrainDecision:
+    """Whether to retrain, why, and how many drifted windows in a row led to it."""
+
     retrain: bool
     reason: str
     consecutive: int
 
     def to_dict(self) -> dict:
+        """The decision as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -25,6 +28,11 @@ def decide_retrain(drifted: bool, previous_drifted: list[bool], last_retrain: da
         drifted: this window's dataset-drift verdict.
         previous_drifted: earlier windows' verdicts, newest first.
         last_retrain: when monitoring last triggered a retraining (None: never).
+        now: the current time, measured against the cooldown.
+        consecutive_windows: drifted windows in a row needed before retraining.
+        cooldown: how long after the last retraining no new one is triggered.
+        enabled: whether retraining is on (monitoring.retrain or --retrain); when off, a
+            retraining the policy calls for is reported but not triggered.
     """
     streak = 0
     for verdict in [drifted, *previous_drifted]:

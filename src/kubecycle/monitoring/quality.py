@@ -1,5 +1,7 @@
-"""Data quality of the window against the data contract, and model quality when labels
-are present; both accumulate chunk by chunk."""
+"""Data quality of the window against the data contract, and model quality when labels are present.
+
+Both accumulate chunk by chunk.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from kubecycle.contract import DataContract
 
 @dataclass
 class DataQuality:
-    """Missing share, unseen categories and out-of-range values of the model's input columns
-    (and the target's)."""
+    """Missing share, unseen categories and out-of-range values of the model's input columns.
+
+    The target column is checked too.
+    """
 
     contract: DataContract
     rows: int = 0
@@ -24,6 +28,7 @@ class DataQuality:
     out_of_range: dict[str, int] = field(default_factory=dict)
 
     def add(self, chunk: pd.DataFrame) -> None:
+        """Count a chunk's missing, unseen and out-of-range values per checked column."""
         self.rows += len(chunk)
         target = [self.contract.target] if self.contract.target else []
         for name in [*self.contract.inputs, *target]:
@@ -45,6 +50,7 @@ class DataQuality:
                 self.out_of_range[name] = self.out_of_range.get(name, 0) + outside
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready shares of the rows seen (unseen categories as counts)."""
         share = (lambda n: round(n / self.rows, 6)) if self.rows else (lambda n: 0.0)
         return {"rows": self.rows,
                 "missing_share": {k: share(v) for k, v in self.missing.items()},
@@ -54,8 +60,10 @@ class DataQuality:
 
 @dataclass
 class ModelQuality:
-    """Accuracy and macro F1 (classification) or RMSE and MAE (regression) of the window,
-    from bounded counters."""
+    """Accuracy and macro F1 (classification) or RMSE and MAE (regression) of the window.
+
+    They are computed from bounded counters.
+    """
 
     task: str
     pairs: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -64,6 +72,7 @@ class ModelQuality:
     rows: int = 0
 
     def add(self, truth: pd.Series, predicted: np.ndarray) -> None:
+        """Count a chunk's labelled rows: (label, prediction) pairs or summed errors."""
         keep = truth.notna().to_numpy()
         truth, predicted = truth[keep], np.asarray(predicted)[keep]
         self.rows += len(truth)
@@ -78,6 +87,7 @@ class ModelQuality:
             self.absolute += float(np.nansum(np.abs(error)))
 
     def metrics(self) -> dict[str, float]:
+        """The window's metrics by name (empty when no labelled row was seen)."""
         if not self.rows:
             return {}
         if self.task != "classification":

@@ -1,5 +1,7 @@
-"""Evidently's DataDriftPreset on a bounded sample: the human report, and its per-column
-verdicts (used to check the engine agrees)."""
+"""Evidently's DataDriftPreset on a bounded sample: the human report and its per-column verdicts.
+
+The verdicts are used to check the engine agrees.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ MAX_REPORT_ROWS = 20_000  # Evidently gets slow and memory-hungry on big windows
 
 @dataclass(frozen=True)
 class EvidentlyColumn:
+    """Evidently's drift test of one column: its method, score and threshold."""
+
     method: str
     score: float
     threshold: float
 
     @property
     def drifted(self) -> bool:
+        """Whether the column drifted: p-value below the threshold, or distance at or above it."""
         if "p_value" in self.method:
             return self.score < self.threshold
         return self.score >= self.threshold
 
 
 def bounded(frame: pd.DataFrame, rows: int = MAX_REPORT_ROWS, seed: int = 0) -> pd.DataFrame:
+    """The frame, or a seeded random sample of `rows` rows when it is longer."""
     return frame.sample(rows, random_state=seed) if len(frame) > rows else frame
 
 
@@ -34,8 +40,12 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[
     """Run DataDriftPreset with the given column kinds; optionally save the HTML report.
 
     Args:
-        reference, current: frames holding at least the columns in kinds.
+        reference: the reference frame, holding at least the columns in kinds.
+        current: the current window's frame, holding at least the columns in kinds.
         kinds: column -> "numeric" | "categorical".
+        drift_share: share of drifted columns that means dataset drift in the report.
+        html_path: where to save the HTML report (None: not saved).
+
     Returns:
         Evidently's method, score and threshold per column.
     """

@@ -1,6 +1,9 @@
-"""Reading the current window in chunks: a CSV or Parquet file, or a folder of Parquet
-files (the serving inference log), on local disk or behind a URI that Arrow's filesystems
-read (s3://bucket/prefix, gs://..., file://...), optionally limited to the last N hours."""
+"""Reading the current window in chunks, optionally limited to the last N hours.
+
+The window is a CSV or Parquet file, or a folder of Parquet files (the serving inference log),
+on local disk or behind a URI that Arrow's filesystems read (s3://bucket/prefix, gs://...,
+file://...).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,10 @@ TIMESTAMP_COLUMN = "timestamp"
 
 @dataclass(frozen=True)
 class LabelledWindow:
-    """Where a window's labelled rows are, as the training pipeline's parameters name them:
-    the same three strings locally, in the monitoring pipeline and through the KFP API."""
+    """Where a window's labelled rows are, as the training pipeline's parameters name them.
+
+    They are the same three strings locally, in the monitoring pipeline and through the KFP API.
+    """
 
     source: str  # a file, a folder or an object-store prefix (the inference log, say)
     window: str = ""  # how far back: "24h", "30m", "7d"; "" = every row
@@ -117,8 +122,11 @@ def _chunks_of(filesystem, path: str | Path, rows: int) -> Iterator[pd.DataFrame
 
 def read_window(source: str | Path, since: timedelta | None = None,
                 rows: int = CHUNK_ROWS, now: datetime | None = None) -> Iterator[pd.DataFrame]:
-    """Yield the window in chunks of at most `rows` rows; with `since`, only rows whose
-    `timestamp` column lies within that span before `now`."""
+    """Yield the window in chunks of at most `rows` rows.
+
+    With `since`, only rows whose `timestamp` column lies within that span before `now` are
+    yielded.
+    """
     cutoff = (now or datetime.now(UTC)) - since if since else None
     for filesystem, path in _files(source):
         for chunk in _chunks_of(filesystem, path, rows):

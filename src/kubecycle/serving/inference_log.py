@@ -1,5 +1,7 @@
-"""The inference log of a serving worker: every answered record, buffered and written in
-batches, off the request path, as Parquet files that monitoring reads (copied into every bento).
+"""The inference log of a serving worker: every answered record, as Parquet files monitoring reads.
+
+Records are buffered and written in batches, off the request path. This module is copied
+into every bento.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ logger = logging.getLogger("kubecycle.inference_log")
 
 
 class InferenceLog:
-    """A bounded buffer flushed to Parquet files by a background thread, into a local folder
-    or under a URI Arrow writes to (s3://bucket/prefix, gs://...); rows that do not fit, or
-    whose write fails, are dropped and counted (the service keeps answering). `close` writes
-    what is left when the server stops, within a deadline."""
+    """A bounded buffer flushed to Parquet files by a background thread.
+
+    The files go into a local folder or under a URI Arrow writes to (s3://bucket/prefix,
+    gs://...); rows that do not fit, or whose write fails, are dropped and counted (the service
+    keeps answering). `close` writes what is left when the server stops, within a deadline.
+    """
 
     def __init__(self, sink: str, dropped_counter: Any, buffer: int = 100_000,
                  flush_seconds: float = 5.0, shutdown_seconds: float = 10.0) -> None:
@@ -63,8 +67,9 @@ class InferenceLog:
         return batch
 
     def flush(self) -> int:
-        """Write the buffered rows as one Parquet file; a failed write drops and counts them
-        (write_failed).
+        """Write the buffered rows as one Parquet file.
+
+        A failed write drops and counts them (write_failed).
 
         Returns:
             How many rows left the buffer (written or dropped); 0 when it was empty.
@@ -92,9 +97,10 @@ class InferenceLog:
             pass
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop the periodic flushes and write every buffered row, giving up after `timeout`
-        seconds (a sink that hangs must not hold up the shutdown); rows not written by then
-        are dropped and counted (shutdown_timeout). Closing twice does nothing.
+        """Stop the periodic flushes and write every buffered row, giving up after `timeout` seconds.
+
+        A sink that hangs must not hold up the shutdown; rows not written by then are dropped
+        and counted (shutdown_timeout). Closing twice does nothing.
 
         Args:
             timeout: Seconds the final flush may take, waiting for a write in progress

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ServableModel:
+    """A registered version with the bento that serves it, and whether that bento was built now."""
+
     version: RegisteredVersion
     bento_tag: str
     built: bool  # False: the bento recorded on the version was already in the store
@@ -33,9 +35,11 @@ class ServableModel:
 
 def ensure_bento(cfg: KubecycleConfig, model: str = "", export_dir: str | None = None
                  ) -> ServableModel:
-    """The bento of a registered version: the one recorded on it when the local store has it,
-    else built now from the registered model (and recorded on the version). Exported to an
-    object-store URI, the archive's URI is recorded too (`kubecycle deploy` pins it).
+    """Find or build the bento of a registered version.
+
+    It is the one recorded on the version when the local store has it, else one built now
+    from the registered model (and recorded on the version). Exported to an object-store URI,
+    the archive's URI is recorded too (`kubecycle deploy` pins it).
 
     The MLflow tracking URI must already be set.
     """
@@ -88,11 +92,13 @@ def serve_command(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
 
 def serve(bento_tag: str, port: int = 3000, host: str = "127.0.0.1",
           inference_log: str | Path | None = None) -> NoReturn:
-    """Become `bentoml serve` (exec): this process turns into BentoML's arbiter, so SIGTERM
-    and SIGINT reach it directly; it stops its workers, which answer the requests in flight
-    and write their inference log before they exit, and it waits for them. Nothing is left
-    behind: there is no parent to outlive, and the workers stop when the arbiter dies even
-    by SIGKILL (the service asks the kernel for SIGTERM on its parent's death).
+    """Become `bentoml serve` (exec), so this process turns into BentoML's arbiter.
+
+    SIGTERM and SIGINT reach the arbiter directly; it stops its workers, which answer the
+    requests in flight and write their inference log before they exit, and it waits for them.
+    Nothing is left behind: there is no parent to outlive, and the workers stop when the
+    arbiter dies even by SIGKILL (the service asks the kernel for SIGTERM on its parent's
+    death).
 
     Args:
         bento_tag: The bento to serve.

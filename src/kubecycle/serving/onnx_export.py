@@ -41,8 +41,11 @@ OPSET = 21
 
 @dataclass(frozen=True)
 class OnnxCheck:
-    """The outcome of conversion and verification: the runtime the bento serves with (onnx:
-    the graph reproduced the model; sklearn: it did not, or could not be made), and why."""
+    """The outcome of conversion and verification: the runtime the bento serves with, and why.
+
+    The runtime is onnx when the graph reproduced the model, sklearn when it did not or could
+    not be made.
+    """
 
     runtime: ServingRuntime
     reason: str
@@ -58,8 +61,10 @@ class OnnxUnsupported(Exception):
 
 
 class _NanFill:
-    """Marker base for numeric imputers rewritten as IsNaN/Where (any float type), since
-    onnxruntime's Imputer kernel has no float64 implementation."""
+    """Marker base for numeric imputers rewritten as IsNaN/Where (any float type).
+
+    onnxruntime's Imputer kernel has no float64 implementation.
+    """
 
 
 def _nan_fill_shape(operator) -> None:
@@ -96,9 +101,12 @@ def _nan_fill_class():
 
 
 def _rewrite(node):
-    """The node as it should be converted: encoders see categories as text (the feed's
-    spelling), text imputers treat their own fill value as missing (the feed spells a missing
-    text that way; skl2onnx only converts string imputers), numeric imputers become IsNaN/Where."""
+    """The node as it should be converted to ONNX.
+
+    Encoders see categories as text (the feed's spelling), text imputers treat their own fill
+    value as missing (the feed spells a missing text that way; skl2onnx only converts string
+    imputers), numeric imputers become IsNaN/Where.
+    """
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
@@ -118,9 +126,12 @@ def _rewrite(node):
 
 
 def _casts_to_float32(estimator) -> bool:
-    """scikit-learn's tree ensembles compare float32 features; the graph must do the same.
+    """Whether the graph must cast the estimator's features to float32.
+
+    scikit-learn's tree ensembles compare float32 features; the graph must do the same.
     Histogram gradient boosting compares float64, but onnxruntime's tree kernels only emit
-    float32, so it is cast too (the verification decides whether that is exact enough)."""
+    float32, so it is cast too (the verification decides whether that is exact enough).
+    """
     from sklearn.ensemble import (
         BaseEnsemble,
         HistGradientBoostingClassifier,
@@ -136,8 +147,11 @@ def _casts_to_float32(estimator) -> bool:
 
 
 def _float64_after_encoders(steps: list) -> list:
-    """skl2onnx emits an OrdinalEncoder's codes as float32; a cast back keeps the scaler that
-    follows in float64, as in scikit-learn."""
+    """The steps with a cast to float64 after every OrdinalEncoder but the last step.
+
+    skl2onnx emits an OrdinalEncoder's codes as float32; a cast back keeps the scaler that
+    follows in float64, as in scikit-learn.
+    """
     from skl2onnx.sklapi import CastTransformer
     from sklearn.preprocessing import OrdinalEncoder
 
@@ -152,8 +166,11 @@ def _float64_after_encoders(steps: list) -> list:
 
 
 def _without_datetime_expander(transformer, columns):
-    """A ColumnTransformer entry whose DatetimeExpander (ONNX cannot parse dates) is left to
-    the feed: the entry reads the feed's per-part inputs, in the expander's output order."""
+    """A ColumnTransformer entry whose DatetimeExpander is left to the feed.
+
+    ONNX cannot parse dates, so the entry reads the feed's per-part inputs, in the expander's
+    output order.
+    """
     from sklearn.pipeline import Pipeline
 
     if isinstance(transformer, DatetimeExpander):
@@ -196,8 +213,10 @@ def prepare(pipeline):
 
 
 def _restore_input_names(graph, names: list[str]) -> None:
-    """skl2onnx rewrites input names into identifiers ("sepal length (cm)" -> "sepal_length__cm_");
-    the graph gets the raw column names back, so the feed can use them as they are."""
+    """Give the graph's inputs the raw column names back, so the feed can use them as they are.
+
+    skl2onnx rewrites input names into identifiers ("sepal length (cm)" -> "sepal_length__cm_").
+    """
     declared = [node.name for node in graph.graph.input]
     if len(declared) != len(names):
         raise OnnxUnsupported(f"the graph has {len(declared)} inputs for {len(names)} columns")

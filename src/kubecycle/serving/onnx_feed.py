@@ -29,10 +29,12 @@ MISSING_PARTS = (np.nan,) * len(DATETIME_PARTS)
 
 
 def is_numeric(spec: Mapping[str, Any]) -> bool:
+    """Whether a serving field is fed to the graph as float64 numbers."""
     return spec["kind"] in NUMERIC_KINDS
 
 
 def is_datetime(spec: Mapping[str, Any]) -> bool:
+    """Whether a serving field is a datetime column, fed to the graph as one tensor per part."""
     return spec["kind"] == "datetime"
 
 
@@ -98,8 +100,10 @@ def build_feed_from_frame(frame, fields: Mapping[str, Mapping[str, Any]]) -> dic
 
 
 def labels_as_classes(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
-    """The graph's predicted labels in the model's class type: skl2onnx emits boolean classes
-    as 0 and 1."""
+    """The graph's predicted labels in the model's class type.
+
+    skl2onnx emits boolean classes as 0 and 1.
+    """
     if len(classes) and all(isinstance(c, bool | np.bool_) for c in classes):
         return np.asarray(labels).astype(bool)
     return labels

@@ -77,6 +77,8 @@ Record = create_model(
 
 
 class Prediction(BaseModel):
+    """The answer for one record: model name and version, the prediction and class probabilities."""
+
     model_name: str
     model_version: str
     prediction: Any
@@ -84,6 +86,8 @@ class Prediction(BaseModel):
 
 
 class Predictions(BaseModel):
+    """The answer for a batch: model name and version, and per record a prediction (and probabilities)."""
+
     model_name: str
     model_version: str
     predictions: list[Any]
@@ -91,9 +95,11 @@ class Predictions(BaseModel):
 
 
 def _stop_with_parent() -> None:
-    """Have the kernel send this worker SIGTERM when its parent, BentoML's arbiter, dies
-    (Linux), so that a killed server never leaves a worker answering on its port; the worker
-    then stops like on any SIGTERM, flushing its inference log."""
+    """Have the kernel send this worker SIGTERM when its parent, BentoML's arbiter, dies (Linux).
+
+    A killed server thus never leaves a worker answering on its port; the worker then stops
+    like on any SIGTERM, flushing its inference log.
+    """
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -114,6 +120,7 @@ class SklearnPredictor:
         self.columns = list(INFO["fields"])
 
     def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """Predict the rows: labels, and class probabilities for a classifier (else None)."""
         import pandas as pd
 
         frame = pd.DataFrame.from_records(rows, columns=self.columns)
@@ -138,6 +145,7 @@ class OnnxPredictor:
         self.build_feed, self.labels_as_classes = build_feed, labels_as_classes
 
     def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """Predict the rows: labels, and class probabilities for a classifier (else None)."""
         outputs = self.session.run(None, self.build_feed(rows, INFO["fields"]))
         proba = outputs[1] if INFO["classes"] and len(outputs) > 1 else None
         return self.labels_as_classes(outputs[0].reshape(len(rows), -1)[:, 0], INFO["classes"]), proba
@@ -180,9 +188,11 @@ class KubecycleService:
 
     @bentoml.on_shutdown
     def flush_inference_log(self) -> None:
-        """Write the buffered inference-log rows; BentoML calls this when the worker stops
-        (uvicorn's lifespan shutdown, after the requests in flight were answered). Not atexit:
-        uvicorn re-raises the stop signal once shut down, so atexit handlers never run."""
+        """Write the buffered inference-log rows; BentoML calls this when the worker stops.
+
+        It runs in uvicorn's lifespan shutdown, after the requests in flight were answered. Not
+        atexit: uvicorn re-raises the stop signal once shut down, so atexit handlers never run.
+        """
         if self.log is not None:
             self.log.close()
 
@@ -231,8 +241,10 @@ class KubecycleService:
     @bentoml.api(batchable=True, max_batch_size=ADAPTIVE_MAX_BATCH,
                  max_latency_ms=ADAPTIVE_MAX_LATENCY_MS)
     async def predict_rows(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
-        """Predict records, batched adaptively with other clients' concurrent requests; the
-        answer holds one prediction per record, in order."""
+        """Predict records, batched adaptively with other clients' concurrent requests.
+
+        The answer holds one prediction per record, in order.
+        """
         if not records:
             return []
         values, proba = await self._score(records)

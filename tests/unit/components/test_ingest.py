@@ -1,15 +1,17 @@
 import http.server
 import threading
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pandas as pd
 import pytest
 import sqlalchemy
 
-from kubecycle.components.ingest.core import ingest
+from kubecycle.components.ingest.core import ingest, with_labelled_rows
 from kubecycle.components.validate.core import clean
 from kubecycle.config import SqlSource
-from kubecycle.errors import DataSourceError
+from kubecycle.errors import DataSourceError, DataValidationError
+from kubecycle.monitoring.window import LabelledWindow
 
 
 def test_csv_and_parquet(tmp_path, penguins):
@@ -89,3 +91,38 @@ def test_bad_files_raise_clear_errors(tmp_path, content, name, message):
     with pytest.raises(DataSourceError, match=message) as caught:
         ingest(str(path))
     assert name in str(caught.value)
+
+
+def test_labelled_rows_of_a_window_join_the_training_rows(penguins, tmp_path):
+    """Retraining's one data path: the window's rows with a target, within its span."""
+    log = tmp_path / "log"
+    log.mkdir()
+    end = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    old = penguins.head(30).assign(timestamp=end - timedelta(days=3), prediction="Adelie")
+    new = penguins.tail(40).assign(timestamp=end - timedelta(hours=2), prediction="Gentoo")
+    new.loc[new.index[:10], "species"] = None  # not labelled yet
+    old.to_parquet(log / "part-0.parquet")
+    new.to_parquet(log / "part-1.parquet")
+    window = LabelledWindow(str(log), "24h", end.isoformat())
+    extended, added = with_labelled_rows(penguins, "species", window)
+    assert added == 30 and len(extended) == len(penguins) + 30
+    assert list(extended.columns) == list(penguins.columns)  # timestamp, prediction left out
+    _, everything = with_labelled_rows(penguins, "species", LabelledWindow(str(log)))
+    assert everything == 60
+
+
+@pytest.mark.parametrize(("window", "target", "message"), [
+    (lambda log: LabelledWindow(str(log)), None, "need data.target"),
+    (lambda log: LabelledWindow(str(log), "", "yesterday"), "species", "labelled_until"),
+    (lambda log: LabelledWindow(str(log), "soon"), "species", "not a duration"),
+])
+def test_bad_labelled_windows_are_named(penguins, tmp_path, window, target, message):
+    penguins.to_parquet(tmp_path / "rows.parquet")
+    with pytest.raises(DataValidationError, match=message):
+        with_labelled_rows(penguins, target, window(tmp_path))
+
+
+def test_a_window_without_the_training_columns_is_refused(penguins, tmp_path):
+    penguins.drop(columns="island").to_parquet(tmp_path / "rows.parquet")
+    with pytest.raises(DataValidationError, match=r"lack the column\(s\) \['island'\]"):
+        with_labelled_rows(penguins, "species", LabelledWindow(str(tmp_path)))

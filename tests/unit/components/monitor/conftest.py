@@ -33,7 +33,8 @@ def register_penguins(penguins, server: str, name: str, **monitoring) -> Kubecyc
     metrics = evaluate_model(model, test, "species", "classification").metrics
     register_version(model, run_id=run_id, model_name=name, task="classification", metric="f1",
                    test_metrics=metrics, train=train, test=test, target="species",
-                   contract=cleaned.contract, seed=0, min_score=None, min_improvement=0.0)
+                   contract=cleaned.contract.with_inputs(plan.dropped), seed=0, min_score=None,
+                   min_improvement=0.0)
     return cfg
 
 

@@ -198,6 +198,20 @@ def test_no_champion_and_gateway_down(registered, penguins, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_columns_the_model_ignores_may_be_absent_and_are_not_checked(penguins, mlflow_server,
+                                                                      tmp_path, make_registered):
+    with_ids = penguins.assign(penguin_id=range(len(penguins)))  # ID-like: the plan drops it
+    cfg = make_registered(with_ids, mlflow_server, "mon-ids")
+    path = tmp_path / "w.parquet"
+    healthy(penguins).to_parquet(path)  # no penguin_id column at all
+    outcome = monitor(cfg, current=path, output_dir=tmp_path / "o")
+    assert not outcome.drift.dataset_drift and "penguin_id" not in outcome.drift.columns
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["not_checked"] == {"penguin_id": "ID-like (344 distinct values in 344 rows)"}
+    assert "penguin_id" not in summary["data_quality"]["missing_share"]
+    assert summary["model_quality"]["window"]["accuracy"] > 0.9
+
+
 def test_empty_after_time_filter(registered, penguins, tmp_path):
     old = healthy(penguins).assign(timestamp=pd.Timestamp("2020-01-01", tz="UTC"))
     path = tmp_path / "w.parquet"
