@@ -194,7 +194,8 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
     if push_url:  # before anything is written: a refused push leaves no partial results
         push_metrics(push_url, version.name, version.version, drift, window_quality)
     # retraining reads the window's labelled rows again, through the training pipeline
-    labelled = (LabelledWindow(str(current), window_text(since), now.isoformat())
+    source = str(current) if "://" in str(current) else str(Path(current).resolve())
+    labelled = (LabelledWindow(source, window_text(since), now.isoformat())
                 if collected.model_quality.rows else None)
     _record(cfg, client, experiment.experiment_id, version, collected, outcome, retrainer,
             labelled, output_dir)

@@ -59,20 +59,23 @@ def test_healthy_window(registered, penguins, tmp_path):
 
 
 def test_drift_policy_consecutive_windows_and_cooldown(penguins, mlflow_server, tmp_path,
-                                                       make_registered):
+                                                       make_registered, monkeypatch):
     cfg = make_registered(penguins, mlflow_server, "mon-policy", consecutive_windows=2,
                             cooldown_hours=6, retrain=True)
     path = tmp_path / "window.csv"
     drifted(penguins).to_csv(path, index=False)
+    monkeypatch.chdir(tmp_path)  # a relative --current reaches retraining as an absolute path
     retrainer = Recorder()
     now = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
-    first = monitor(cfg, current=path, output_dir=tmp_path / "1", retrainer=retrainer, now=now)
+    first = monitor(cfg, current="window.csv", output_dir=tmp_path / "1", retrainer=retrainer,
+                    now=now)
     assert first.exit_code == EXIT_DRIFT
     assert {"body_mass_g", "island", "sex"} <= set(first.drift.drifted_columns)
     assert not first.decision.retrain and "needs 2" in first.decision.reason
 
-    second = monitor(cfg, current=path, output_dir=tmp_path / "2", retrainer=retrainer, now=now)
+    second = monitor(cfg, current="window.csv", output_dir=tmp_path / "2", retrainer=retrainer,
+                     now=now)
     assert second.decision.retrain and second.retrain_run_id == "retrain-1"
     # the window's labelled rows go to retraining, named as the training pipeline reads them
     assert retrainer.calls == [("mon-policy", LabelledWindow(str(path), "", now.isoformat()))]
