@@ -56,6 +56,11 @@ def _summary_table(summary: dict) -> Table:
     cv_key = f"cv_{summary['metric']}"
     table.add_row("family", f"{summary['model']['family']} {summary['model']['params']}")
     table.add_row(cv_key, f"{summary['model'][cv_key]:.4f}")
+    for name in ("outliers", "label_noise"):
+        counts = summary["cleaning"][name]
+        if counts["method"] != "none":
+            table.add_row(name.replace("_", " "), f"{counts['method']}: {counts['flagged']} "
+                          f"flagged, {counts['dropped']} dropped")
     for name, value in sorted(summary["metrics"]["test"].items()):
         table.add_row(f"test {name}", f"{value:.4f}")
     table.add_row("top features", ", ".join(summary["top_features"][:5]))

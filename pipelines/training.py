@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from kfp import dsl, kubernetes
 
+from kubecycle.components.cleaning.component import clean_training_rows
 from kubecycle.components.evaluate.component import evaluate_model
 from kubecycle.components.explain.component import explain_model
 from kubecycle.components.explore.component import explore_data
@@ -118,6 +119,10 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
         features = settle(plan_features(config=config, tracking_uri=tracking_uri, run_id=run_id,
                                         contract=contract), "features")
         plan, model_contract = features.outputs["plan"], features.outputs["model_contract"]
+        cleaning = settle(clean_training_rows(config=config, tracking_uri=tracking_uri,
+                                              run_id=run_id, train=split.outputs["train"],
+                                              contract=model_contract, plan=plan), "cleaning")
+        train = cleaning.outputs["cleaned"]
         # a light helper: only the `default` settings, never the tuning resources or a GPU
         families = settle(candidate_families(config=config, run_id=run_id, contract=contract), None)
         with dsl.ParallelFor(items=families.output, parallelism=parallelism) as item:
@@ -144,6 +149,7 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
         summary = settle(summarize_run(
             tracking_uri=tracking_uri, run_id=run_id,
             selection=trained.outputs["selection"],
+            cleaning=cleaning.outputs["report"],
             evaluation=evaluated.outputs["evaluation"],
             importance=explained.outputs["importance"],
             registration=registered.outputs["registration"],

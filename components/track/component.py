@@ -26,6 +26,7 @@ def summarize_run(
     tracking_uri: str,
     run_id: str,
     selection: Input[Artifact],
+    cleaning: Input[Artifact],
     evaluation: Input[Artifact],
     importance: Input[Artifact],
     registration: Input[Artifact],
@@ -43,6 +44,7 @@ def summarize_run(
 
     document = build_summary(
         tracking_uri=tracking_uri, run_id=run_id, selection=read_json(selection.path),
+        cleaning=read_json(cleaning.path),
         evaluation=read_json(evaluation.path), importance=read_json(importance.path),
         registration=read_json(registration.path),
         bento=read_json(os.path.join(bento.path, "bento.json")),

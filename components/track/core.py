@@ -49,8 +49,8 @@ def finish_parent_run(tracking_uri: str, run_id: str, status: str = "FINISHED") 
     mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
-def build_summary(*, tracking_uri: str, run_id: str, selection: dict, evaluation: dict,
-                  importance: dict, registration: dict, bento: dict,
+def build_summary(*, tracking_uri: str, run_id: str, selection: dict, cleaning: dict,
+                  evaluation: dict, importance: dict, registration: dict, bento: dict,
                   reports: dict[str, str]) -> dict:
     """The run's outcome: gate status and reason, model version, chosen family, metrics."""
     return {
@@ -67,6 +67,7 @@ def build_summary(*, tracking_uri: str, run_id: str, selection: dict, evaluation
         "model": {"family": selection["family"], "params": selection["params"],
                   f"cv_{selection['metric']}": selection["cv_metric"],
                   "cv_std": selection["cv_std"], "ranking": selection["ranking"]},
+        "cleaning": cleaning,
         "metrics": {"test": evaluation["metrics"]},
         "confusion_matrix": {"labels": evaluation["labels"], "matrix": evaluation["confusion"]},
         "top_features": importance["top_features"],

@@ -48,6 +48,37 @@ class SplitConfig(_Strict):
     seed: int = 42
 
 
+class OutlierConfig(_Strict):
+    """`cleaning.outliers`: training rows with extreme feature values (fitted on them only)."""
+
+    method: Literal["none", "iqr", "zscore", "isolation_forest", "lof"] = "none"
+    action: Literal["report", "drop"] = Field(
+        "report", description="report: flag and count; drop: also remove them from training")
+    factor: float = Field(1.5, gt=0.0, description="iqr: outside [Q1 - f*IQR, Q3 + f*IQR]")
+    threshold: float = Field(3.0, gt=0.0, description="zscore: |z| above this")
+    contamination: float = Field(
+        0.05, gt=0.0, le=0.5, description="isolation_forest, lof: expected share of outliers")
+    columns: list[str] = Field(
+        default_factory=list, description="numeric columns to check (default: every one)")
+
+
+class LabelNoiseConfig(_Strict):
+    """`cleaning.label_noise`: likely mislabelled training rows (classification only)."""
+
+    method: Literal["none", "confident_learning"] = "none"
+    action: Literal["report", "drop"] = "report"
+    folds: int = Field(5, ge=2, le=20, description="out-of-fold probabilities from this many folds")
+
+
+class CleaningConfig(_Strict):
+    """The `cleaning:` section: outlier and label-noise filters on the training rows."""
+
+    outliers: OutlierConfig = OutlierConfig()
+    label_noise: LabelNoiseConfig = LabelNoiseConfig()
+    max_drop_share: float = Field(
+        0.2, gt=0.0, le=1.0, description="stop when the filters would drop more of the rows")
+
+
 class FeatureConfig(_Strict):
     """The `features:` section: how columns are encoded, recognised as IDs and selected."""
 
@@ -161,6 +192,7 @@ class KubecycleConfig(_Strict):
     task: Task | None = Field(None, description="inferred from the target when omitted")
     metric: str | None = Field(None, description="primary metric (task default when omitted)")
     split: SplitConfig = SplitConfig()
+    cleaning: CleaningConfig = CleaningConfig()
     features: FeatureConfig = FeatureConfig()
     tuning: TuningConfig = TuningConfig()
     models: ModelsConfig = ModelsConfig()
@@ -205,6 +237,9 @@ class KubecycleConfig(_Strict):
         if bad:
             raise ValueError(
                 f"models.families {bad} do not exist for {task}; choose from {family_names(task)}")
+        if self.cleaning.label_noise.method != "none" and task != "classification":
+            raise ValueError(f"cleaning.label_noise applies to classification, not {task}; "
+                             "set its method to none")
 
     def resolved_metric(self, task: Task) -> str:
         """The configured metric, else the task's default."""

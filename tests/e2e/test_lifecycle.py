@@ -137,12 +137,17 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
     frame.loc[::9, "member"] = pd.NA
     frame.to_parquet(tmp_path / "data.parquet")
     config = write_config(tmp_path, {"source": "data.parquet", "target": "amount"},
-                          mlflow={"model_name": "amounts"})
+                          mlflow={"model_name": "amounts"},
+                          cleaning={"outliers": {"method": "iqr", "action": "drop"}})
     result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
                        "--tracking-uri", mlflow_server, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["task"] == "regression" and summary["metric"] == "rmse"
+    outliers = summary["cleaning"]["outliers"]  # training rows only: the test rows keep theirs
+    assert outliers["method"] == "iqr" and outliers["dropped"] == outliers["flagged"] > 0
+    assert summary["cleaning"]["rows_after"] == summary["cleaning"]["rows_before"] - outliers[
+        "dropped"]
     assert summary["metrics"]["test"]["r2"] > 0.8
     assert summary["tracking_uri"] == mlflow_server
     # the datetime column's parts come from the service's feed: the graph serves it

@@ -20,7 +20,8 @@ from kubecycle.pipelines.training import _settle
 DATA = {"source": "s3://bucket/data.csv", "target": "y"}
 TASK_STAGE = {"start-run": "track", "summarize-run": "track", "ingest-data": "ingest",
               "validate-data": "validate", "explore-data": "explore", "split-data": "split",
-              "plan-features": "features", "candidate-families": None, "tune-family": "tune",
+              "plan-features": "features", "clean-training-rows": "cleaning",
+              "candidate-families": None, "tune-family": "tune",
               "train-model": "train", "evaluate-model": "evaluate", "explain-model": "explain",
               "register-model": "register", "package-model": "package"}
 EVERYTHING = {

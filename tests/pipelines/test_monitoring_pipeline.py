@@ -21,6 +21,7 @@ def _config(source: str, **monitoring):
                          "tuning": {"trials": 2, "strategy": "random"},
                          "models": {"families": ["logistic_regression"]},
                          "mlflow": {"model_name": "mon-pipeline", "experiment": "mon-pipeline"},
+                         "cleaning": {"label_noise": {"method": "confident_learning"}},
                          "monitoring": monitoring})
 
 
@@ -38,6 +39,9 @@ def test_drift_runs_the_retrain_branch(tmp_path, penguins, mlflow_server):
     cfg = _config(str(tmp_path / "train.csv"), retrain=True)
     first = run_local(cfg, tmp_path / "run", tracking_uri=mlflow_server)
     assert first["status"] == "promoted"
+    noise = first["cleaning"]["label_noise"]  # reported, not dropped (action: report)
+    assert noise["method"] == "confident_learning" and noise["dropped"] == 0
+    assert first["cleaning"]["rows_after"] == first["cleaning"]["rows_before"]
     window = penguins.sample(300, replace=True, random_state=2)
     window.assign(body_mass_g=window.body_mass_g + 1500, bill_length_mm=window.bill_length_mm + 9,
                   flipper_length_mm=window.flipper_length_mm + 25, island="Biscoe",

@@ -4,7 +4,7 @@ import pytest
 
 from kubecycle.config import load_config, parse_config
 from kubecycle.errors import ConfigError
-from kubecycle.examples import DEMO_CONFIG
+from kubecycle.examples import DEMO_CONFIG, EXAMPLES_DIR
 
 
 def test_demo_config_loads_with_defaults():
@@ -62,3 +62,9 @@ def test_missing_and_invalid_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("data: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES_DIR.glob("*.yaml")))
+def test_every_example_config_loads(example):
+    cfg = load_config(EXAMPLES_DIR / example)
+    assert Path(cfg.data.source).is_file()  # relative sources resolve against the examples
