@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +148,8 @@ def package_version(model, model_name: str, version: str, contract: DataContract
 
     result = build_bento(model, model_name, version, contract, export_dir, test)
     if bento_store:
-        uri = export_archive(result.bento_tag, bento_store, bento_archive(model_name, version))
-        result = PackageResult(result.bento_tag, result.model_tag, result.export_path,
-                               result.onnx, uri)
+        result = replace(result, bento_uri=export_archive(
+            result.bento_tag, bento_store, bento_archive(model_name, version)))
     client = mlflow.MlflowClient()
     for key, value in result.version_tags().items():
         client.set_model_version_tag(model_name, str(version), key, value)
