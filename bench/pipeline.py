@@ -43,6 +43,7 @@ from kubecycle.components.validate.core import clean
 from kubecycle.config import KubecycleConfig, load_config, parse_config
 from kubecycle.evaluation import evaluate_model
 from kubecycle.examples import DEMO_CONFIG
+from kubecycle.selection import selected_families
 
 RATIO_TARGET, RATIO_ROWS, DEMO_TARGET_SECONDS = 1.25, 1_000_000, 60.0
 TARGET = "label"
@@ -93,9 +94,10 @@ def run_plain(cfg: KubecycleConfig, work: Path) -> None:
     write_table(train, work / "train.parquet")
     write_table(test, work / "test.parquet")
     plan = plan_columns(cleaned.contract, cfg.features)
+    choices = cfg.family_choices(cleaned.task, cleaned.contract.rows)
     results = [search_family(cfg, plan, family, read_table(work / "train.parquet"))
-               for family in cfg.resolved_families(cleaned.task)]
-    model = fit_final(plan, select_best(results), read_table(work / "train.parquet"), seed)
+               for family in selected_families(choices)]
+    model = fit_final(plan, select_best(results, choices), read_table(work / "train.parquet"), seed)
     joblib.dump(model, work / "model.joblib")
     evaluation = evaluate_model(model, read_table(work / "test.parquet"), target, cleaned.task)
     write_evaluation_report(evaluation, "plain evaluation", work / "evaluation.html")

@@ -125,12 +125,13 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
         train = cleaning.outputs["cleaned"]
         # a light helper: only the `default` settings, never the tuning resources or a GPU
         families = settle(candidate_families(config=config, run_id=run_id, contract=contract), None)
-        with dsl.ParallelFor(items=families.output, parallelism=parallelism) as item:
+        with dsl.ParallelFor(items=families.outputs["Output"], parallelism=parallelism) as item:
             tuned = settle(tune_family(config=config, tracking_uri=tracking_uri,
                                        run_id=item.run_id, family=item.family, train=train,
                                        plan=plan), "tune")
         trained = settle(train_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan,
+            family_choices=families.outputs["choices"],
             tune_results=dsl.Collected(tuned.outputs["result"])), "train")
         model = trained.outputs["model"]
         evaluated = settle(evaluate_model(tracking_uri=tracking_uri, run_id=run_id, model=model,

@@ -49,6 +49,16 @@ def finish_parent_run(tracking_uri: str, run_id: str, status: str = "FINISHED") 
     mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
+def _explanation_summary(importance: dict) -> dict:
+    """The explain stage's method, top columns per class and LIME's agreement with SHAP."""
+    lime = importance.get("lime")
+    return {"method": importance["method"],
+            "top_by_class": {label: list(scores)[:5]
+                             for label, scores in importance.get("by_class", {}).items()},
+            "lime_agreement": lime["agreement"] if lime else None,
+            "lime_disagreements": lime["disagreements"] if lime else {}}
+
+
 def build_summary(*, tracking_uri: str, run_id: str, selection: dict, cleaning: dict,
                   evaluation: dict, importance: dict, registration: dict, bento: dict,
                   reports: dict[str, str]) -> dict:
@@ -71,6 +81,7 @@ def build_summary(*, tracking_uri: str, run_id: str, selection: dict, cleaning: 
         "metrics": {"test": evaluation["metrics"]},
         "confusion_matrix": {"labels": evaluation["labels"], "matrix": evaluation["confusion"]},
         "top_features": importance["top_features"],
+        "explanation": _explanation_summary(importance),
         "bento_tag": bento["bento_tag"],
         "bento_export": bento["export_path"],
         "serving_runtime": bento["onnx"]["runtime"],

@@ -13,11 +13,15 @@ def train_model(
     run_id: str,
     train: Input[Dataset],
     plan: Input[Artifact],
+    family_choices: Input[Artifact],
     tune_results: Input[list[Artifact]],
     model: Output[Model],
     selection: Output[Artifact],
 ) -> None:
-    """Pick the best family by CV score and refit it on the whole training set."""
+    """Pick the best family by CV score and refit it on the whole training set.
+
+    The selection ranks the tuned families and lists the skipped ones, each with its reason.
+    """
     import joblib
     import mlflow
 
@@ -26,11 +30,12 @@ def train_model(
     from kubecycle.config import KubecycleConfig
     from kubecycle.modelling import FeaturePlan, TuneResult
     from kubecycle.registry import FAMILY_TAG
+    from kubecycle.selection import FamilyChoice
     from kubecycle.tracking import connect
 
     cfg = KubecycleConfig.from_json(config)
     results = [TuneResult(**read_json(item.path)) for item in tune_results]
-    chosen = select_best(results)
+    chosen = select_best(results, [FamilyChoice(**item) for item in read_json(family_choices.path)])
     fitted = fit_final(FeaturePlan.from_dict(read_json(plan.path)), chosen,
                        read_table(train.path), cfg.split.seed)
     joblib.dump(fitted, model.path)

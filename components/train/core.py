@@ -11,6 +11,7 @@ import pandas as pd
 from kubecycle.catalog import get_family
 from kubecycle.errors import TrainingError
 from kubecycle.modelling import FeaturePlan, TuneResult, make_model, split_xy
+from kubecycle.selection import FamilyChoice
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,19 @@ class Selection:
         return asdict(self)
 
 
-def select_best(results: list[TuneResult]) -> Selection:
+def select_best(results: list[TuneResult], choices: list[FamilyChoice] | None = None) -> Selection:
     """The family with the highest CV score (ties: first in the list).
 
-    Raises TrainingError naming each family's error when none could be scored.
+    Args:
+        results: Each tuned family's outcome.
+        choices: Every candidate family with the reason it was tuned or skipped; the ranking
+            carries the reasons and lists the skipped families last.
+
+    Returns:
+        The best family, its parameters and the ranking of every candidate.
+
+    Raises:
+        TrainingError: no family could be scored; the message names each one's error.
     """
     scored = [r for r in results if r.score is not None]
     if not scored:
@@ -41,9 +51,14 @@ def select_best(results: list[TuneResult]) -> Selection:
                             "check models.families and the search spaces")
     ranked = sorted(scored, key=lambda r: r.score, reverse=True)
     best = ranked[0]
-    ranking = [{"family": r.family, "cv_metric": r.cv_metric, "params": r.best_params}
-               for r in ranked]
-    ranking += [{"family": r.family, "error": r.error} for r in results if r.score is None]
+    reasons = {choice.family: choice.reason for choice in choices or []}
+
+    def entry(family: str, **fields: Any) -> dict[str, Any]:
+        return {"family": family, **fields, **({"reason": reasons[family]} if family in reasons else {})}
+
+    ranking = [entry(r.family, cv_metric=r.cv_metric, params=r.best_params) for r in ranked]
+    ranking += [entry(r.family, error=r.error) for r in results if r.score is None]
+    ranking += [entry(c.family, skipped=True) for c in choices or [] if not c.selected]
     return Selection(best.family, best.best_params, best.metric, best.cv_metric, best.cv_std,
                      ranking)
 

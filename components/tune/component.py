@@ -7,18 +7,24 @@ from kubecycle.components._kfp import stage_component
 
 
 @stage_component
-def candidate_families(config: str, run_id: str, contract: Input[Artifact]) -> list[dict]:
+def candidate_families(config: str, run_id: str, contract: Input[Artifact],
+                       choices: Output[Artifact]) -> list[dict]:
     """One loop item per model family to tune for the (configured or inferred) task.
 
-    Each item carries the parent run id too: kfp.local replaces every task-output
-    parameter inside a ParallelFor body with the loop item, so the run id must travel in it.
+    Every candidate, tuned or skipped, goes to `choices` with the reason (task, data size,
+    missing extra). Each item carries the parent run id too: kfp.local replaces every
+    task-output parameter inside a ParallelFor body with the loop item, so the run id must
+    travel in it.
     """
-    from kubecycle.artifacts import read_json
+    from kubecycle.artifacts import read_json, write_json
     from kubecycle.config import KubecycleConfig
+    from kubecycle.selection import selected_families
 
     cfg = KubecycleConfig.from_json(config)
-    families = cfg.resolved_families(read_json(contract.path)["task"])
-    return [{"family": family, "run_id": run_id} for family in families]
+    data = read_json(contract.path)
+    candidates = cfg.family_choices(data["task"], int(data["rows"]))
+    write_json(choices.path, [choice.to_dict() for choice in candidates])
+    return [{"family": family, "run_id": run_id} for family in selected_families(candidates)]
 
 
 @stage_component

@@ -21,6 +21,10 @@ class FamilySpec:
     estimator: str  # "module:Class"
     fixed: dict[str, Any] = field(default_factory=dict)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    package: str | None = None  # the module it needs beyond scikit-learn, if any
+    extra: str | None = None  # the optional install extra that brings that module
+    min_rows: int = 0  # the default search tries it only from this many rows
+    default: bool = True  # in the default search (subject to min_rows and its package)
 
 
 def _f(lo: float, hi: float, log: bool = False) -> dict[str, Any]:
@@ -35,6 +39,19 @@ def _c(*choices: Any) -> dict[str, Any]:
     return {"type": "categorical", "choices": list(choices)}
 
 
+MLP_MIN_ROWS = 1000  # below this a neural network rarely beats the tree ensembles
+
+_LIGHTGBM_SPACE = {"n_estimators": _i(50, 500, log=True), "learning_rate": _f(0.01, 0.3, log=True),
+                   "num_leaves": _i(7, 63, log=True), "min_child_samples": _i(5, 50, log=True),
+                   "subsample": _f(0.6, 1.0),
+                   "colsample_bytree": _f(0.5, 1.0), "reg_lambda": _f(1e-3, 10.0, log=True)}
+_XGBOOST_SPACE = {"n_estimators": _i(50, 500, log=True), "learning_rate": _f(0.01, 0.3, log=True),
+                  "max_depth": _i(2, 10), "min_child_weight": _f(0.5, 10.0, log=True),
+                  "subsample": _f(0.6, 1.0), "colsample_bytree": _f(0.5, 1.0),
+                  "reg_lambda": _f(1e-3, 10.0, log=True)}
+_MLP_SPACE = {"hidden_layer_sizes": _c(64, 128, 256), "alpha": _f(1e-5, 1e-1, log=True),
+              "learning_rate_init": _f(1e-4, 1e-2, log=True)}
+
 _FAMILIES = [
     FamilySpec("logistic_regression", "classification",
                "sklearn.linear_model:LogisticRegression", {"max_iter": 2000},
@@ -47,6 +64,12 @@ _FAMILIES = [
                "sklearn.ensemble:HistGradientBoostingClassifier", {},
                {"learning_rate": _f(0.01, 0.3, log=True), "max_depth": _i(2, 10),
                 "max_iter": _i(50, 300)}),
+    FamilySpec("lightgbm", "classification", "lightgbm:LGBMClassifier",
+               {"n_jobs": 1, "verbose": -1, "subsample_freq": 1}, _LIGHTGBM_SPACE, "lightgbm"),
+    FamilySpec("xgboost", "classification", "kubecycle.estimators:XGBLabelClassifier",
+               {"n_jobs": 1, "tree_method": "hist"}, _XGBOOST_SPACE, "xgboost"),
+    FamilySpec("mlp", "classification", "sklearn.neural_network:MLPClassifier",
+               {"max_iter": 300, "early_stopping": True}, _MLP_SPACE, min_rows=MLP_MIN_ROWS),
     FamilySpec("ridge", "regression", "sklearn.linear_model:Ridge", {},
                {"alpha": _f(1e-3, 1e3, log=True)}),
     FamilySpec("random_forest", "regression",
@@ -57,21 +80,27 @@ _FAMILIES = [
                "sklearn.ensemble:HistGradientBoostingRegressor", {},
                {"learning_rate": _f(0.01, 0.3, log=True), "max_depth": _i(2, 10),
                 "max_iter": _i(50, 300)}),
+    FamilySpec("lightgbm", "regression", "lightgbm:LGBMRegressor",
+               {"n_jobs": 1, "verbose": -1, "subsample_freq": 1}, _LIGHTGBM_SPACE, "lightgbm"),
+    FamilySpec("xgboost", "regression", "xgboost:XGBRegressor",
+               {"n_jobs": 1, "tree_method": "hist"}, _XGBOOST_SPACE, "xgboost"),
+    FamilySpec("mlp", "regression", "sklearn.neural_network:MLPRegressor",
+               {"max_iter": 300, "early_stopping": True}, _MLP_SPACE, min_rows=MLP_MIN_ROWS),
     FamilySpec("kmeans", "clustering", "sklearn.cluster:KMeans", {"n_init": "auto"},
                {"n_clusters": _i(2, 10)}),
     FamilySpec("minibatch_kmeans", "clustering", "sklearn.cluster:MiniBatchKMeans",
-               {"n_init": "auto"}, {"n_clusters": _i(2, 10)}),
+               {"n_init": "auto"}, {"n_clusters": _i(2, 10)}, default=False),
     FamilySpec("gaussian_mixture", "clustering", "sklearn.mixture:GaussianMixture", {},
                {"n_components": _i(2, 10), "covariance_type": _c("full", "diag")}),
 ]
 
 FAMILIES: dict[tuple[Task, str], FamilySpec] = {(f.task, f.name): f for f in _FAMILIES}
 
+# The default search: every family of the task the default admits, in catalog order (whether
+# it runs for a data set is decided by kubecycle.selection: rows, installed extras)
 DEFAULT_FAMILIES: dict[Task, list[str]] = {
-    "classification": ["logistic_regression", "random_forest", "gradient_boosting"],
-    "regression": ["ridge", "random_forest", "gradient_boosting"],
-    "clustering": ["kmeans", "gaussian_mixture"],
-}
+    task: [f.name for f in _FAMILIES if f.task == task and f.default]
+    for task in ("classification", "regression", "clustering")}
 
 
 def family_names(task: Task | None = None) -> list[str]:

@@ -9,10 +9,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from kubecycle.catalog import DEFAULT_FAMILIES, DEFAULT_METRIC, METRICS, Task, family_names
+from kubecycle.catalog import DEFAULT_METRIC, METRICS, Task, family_names
 from kubecycle.cluster_config import ClusterConfig
 from kubecycle.config_base import Strict as _Strict
 from kubecycle.errors import ConfigError
+from kubecycle.selection import FamilyChoice, choose_families
 
 
 class SqlSource(_Strict):
@@ -143,6 +144,15 @@ class ModelsConfig(_Strict):
         return value
 
 
+class ExplainConfig(_Strict):
+    """The `explain:` section: the held-out rows SHAP and LIME explain."""
+
+    rows: int = Field(200, ge=10, description="held-out rows SHAP explains (a sample)")
+    lime_rows: int = Field(10, ge=0, description="of those, rows LIME explains too; 0: no LIME")
+    lime_samples: int = Field(1000, ge=100, description="LIME's perturbed samples per row")
+    top_features: int = Field(5, ge=1, description="top columns compared between SHAP and LIME")
+
+
 class PromotionConfig(_Strict):
     """The `promotion:` section: the gate a challenger must pass to become the champion."""
 
@@ -196,6 +206,7 @@ class KubecycleConfig(_Strict):
     features: FeatureConfig = FeatureConfig()
     tuning: TuningConfig = TuningConfig()
     models: ModelsConfig = ModelsConfig()
+    explain: ExplainConfig = ExplainConfig()
     promotion: PromotionConfig = PromotionConfig()
     mlflow: MlflowConfig = MlflowConfig()
     output_dir: str | None = Field(None, description="where summary.json and reports go")
@@ -245,9 +256,9 @@ class KubecycleConfig(_Strict):
         """The configured metric, else the task's default."""
         return self.metric or DEFAULT_METRIC[task]
 
-    def resolved_families(self, task: Task) -> list[str]:
-        """The configured model families, else the task's default ones."""
-        return list(self.models.families or DEFAULT_FAMILIES[task])
+    def family_choices(self, task: Task, rows: int) -> list[FamilyChoice]:
+        """Every candidate family (configured, else the default search), run or skipped, and why."""
+        return choose_families(task, rows, self.models.families)
 
     def to_json(self) -> str:
         """The config as JSON, the form pipeline tasks receive it in.

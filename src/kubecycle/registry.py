@@ -91,8 +91,9 @@ def held_out_rows(test: pd.DataFrame, seed: int) -> pd.DataFrame:
 def model_code() -> Iterator[list[str]]:
     """The code a registered model needs besides its libraries, as MLflow's `code_paths`.
 
-    kubecycle's transformers, at their import path, so that `mlflow.pyfunc.load_model` works
-    where kubecycle is not installed; where it is, the package found first serves the rest.
+    kubecycle's transformers and estimators, at their import path, so that
+    `mlflow.pyfunc.load_model` works where kubecycle is not installed; where it is, the package
+    found first serves the rest.
 
     Yields:
         The paths to log (a temporary copy, removed afterwards).
@@ -101,17 +102,20 @@ def model_code() -> Iterator[list[str]]:
     import tempfile
     from pathlib import Path
 
-    import kubecycle.transformers
+    import kubecycle
 
+    source = Path(kubecycle.__file__).parent
     with tempfile.TemporaryDirectory() as folder:
         package = Path(folder) / "kubecycle"
         package.mkdir()
         (package / "__init__.py").write_text(_MODEL_CODE_INIT)
-        shutil.copy(kubecycle.transformers.__file__, package / "transformers.py")
+        for module in MODEL_MODULES:
+            shutil.copy(source / module, package / module)
         yield [str(package)]
 
 
-_MODEL_CODE_INIT = '''"""kubecycle's transformers, shipped with a registered model (MLflow code_paths).
+MODEL_MODULES = ("transformers.py", "estimators.py")  # what a pickled model may import
+_MODEL_CODE_INIT = '''"""kubecycle's transformers and estimators, shipped with a model (MLflow code_paths).
 
 Where kubecycle is installed too, its other modules are found beside these.
 """

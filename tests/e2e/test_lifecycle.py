@@ -53,8 +53,17 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
     assert summary["task"] == "classification" and summary["model_name"] == "penguins-species"
     assert summary["metrics"]["test"]["accuracy"] > 0.9
     assert summary["model"]["family"] in {"logistic_regression", "random_forest",
-                                          "gradient_boosting"}
-    assert len(summary["model"]["ranking"]) == 3
+                                          "gradient_boosting", "lightgbm", "xgboost"}
+    ranking = {entry["family"]: entry for entry in summary["model"]["ranking"]}
+    assert list(ranking)[-1] == "mlp" and ranking["mlp"]["skipped"]  # 344 rows: too few
+    assert "fewer than the 1000 it needs" in ranking["mlp"]["reason"]
+    assert all(entry["reason"] == "default search for classification"
+               for name, entry in ranking.items() if name != "mlp")
+    assert sum("cv_metric" in entry for entry in ranking.values()) == 5
+    # explanations name the data's columns, per species, and LIME is compared with SHAP
+    assert set(summary["top_features"]) <= set(pd.read_csv(EXAMPLES_DIR / "penguins.csv").columns)
+    assert set(summary["explanation"]["top_by_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
+    assert 0.0 <= summary["explanation"]["lime_agreement"] <= 1.0
     assert summary["bento_tag"].startswith("penguins-species:")
     for report in summary["reports"].values():
         assert Path(report).is_file() and Path(report).stat().st_size > 500
@@ -81,7 +90,7 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
     assert parent.info.status == "FINISHED"
     trials = client.search_runs([parent.info.experiment_id],
                                 f"tags.mlflow.parentRunId = '{summary['run_id']}'")
-    assert len(trials) == 24  # 3 families x the default 8 trials, each a nested run
+    assert len(trials) == 40  # 5 families x the default 8 trials, each a nested run
 
     # the feedback loop on the same store: a healthy window, then drift that retrains
     penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
@@ -153,6 +162,55 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
     # the datetime column's parts come from the service's feed: the graph serves it
     assert summary["serving_runtime"] == "onnx"
     assert summary["serving_runtime_reason"].startswith("identical predictions on")
+
+
+@pytest.mark.parametrize(("family", "task"), [("xgboost", "classification"),
+                                              ("lightgbm", "regression"), ("mlp", "classification")])
+def test_boosted_and_neural_families_end_in_served_predictions(
+        tmp_path, mlflow_server, servers, make_mixed, family, task):
+    """Each new family through the whole pipeline: tuned, registered, packaged (ONNX verified
+    or the scikit-learn runtime with its reason) and served."""
+    frame = make_mixed(1200).drop(columns=["amount" if task == "classification" else "churn"])
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    target = "churn" if task == "classification" else "amount"
+    config = write_config(tmp_path, {"source": "data.csv", "target": target},
+                          mlflow={"model_name": f"{family}-model"}, models={"families": [family]})
+    result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
+                       "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model"]["family"] == family and summary["status"] == "promoted"
+    assert summary["model"]["ranking"][0]["reason"] == "listed in models.families"
+    test = summary["metrics"]["test"]
+    assert (test["f1"] > 0.8) if task == "classification" else (test["r2"] > 0.9)
+    assert summary["serving_runtime"] == "onnx", summary["serving_runtime_reason"]
+
+    port = free_port()
+    server = servers.start([KUBECYCLE, "serve", str(config), "--port", str(port),
+                            "--tracking-uri", mlflow_server],
+                           user_env(tmp_path), port, tmp_path, tmp_path / "serve.log")
+    try:
+        records = frame.drop(columns=[target]).head(5)
+        body = {"records": records.astype(object).where(records.notna(), None).to_dict("records")}
+        answer = requests.post(f"http://127.0.0.1:{port}/predict_batch", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"]
+    finally:
+        servers.stop(server)
+    expected = list(mlflow_model(mlflow_server, f"{family}-model").predict(records))
+    if task == "regression":
+        assert predictions == pytest.approx(expected, rel=1e-4)
+    else:
+        assert predictions == expected
+
+
+def mlflow_model(tracking_uri: str, name: str):
+    """The registered champion, loaded as the scikit-learn Pipeline it is."""
+    import mlflow.sklearn
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{name}@champion")
 
 
 def test_clustering_without_target(tmp_path, mlflow_server, penguins):

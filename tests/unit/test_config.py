@@ -12,7 +12,8 @@ def test_demo_config_loads_with_defaults():
     assert Path(cfg.data.source).is_file()
     assert cfg.data.target == "species"
     assert cfg.resolved_metric("classification") == "f1"
-    assert cfg.resolved_families("regression") == ["ridge", "random_forest", "gradient_boosting"]
+    chosen = [c.family for c in cfg.family_choices("regression", 5000) if c.selected]
+    assert chosen == ["ridge", "random_forest", "gradient_boosting", "lightgbm", "xgboost", "mlp"]
 
 
 def test_minimal_config_and_sql_source():

@@ -28,8 +28,23 @@ INFO_FILE = "kubecycle_bento.json"
 _ROOT = Path(kubecycle.__file__).resolve().parent
 # What the service and the pickled Pipeline import, copied into the bento at the same path
 # under kubecycle/ (the service itself goes to the bento's root).
-BENTO_MODULES = ("settings.py", "errors.py", "contract.py", "transformers.py",
+BENTO_MODULES = ("settings.py", "errors.py", "contract.py", "transformers.py", "estimators.py",
                  "serving/onnx_feed.py", "serving/inference_log.py")
+
+
+def model_packages(model) -> tuple[str, ...]:
+    """The distributions the model's estimator comes from beyond scikit-learn (xgboost, ...).
+
+    The bento installs them so that the scikit-learn runtime can unpickle the model.
+    """
+    from importlib.metadata import packages_distributions
+
+    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
+    modules = {cls.__module__.split(".")[0] for cls in type(estimator).__mro__}
+    owners = packages_distributions()
+    found = {owner for module in modules - {"builtins", "sklearn", "kubecycle"}
+             for owner in owners.get(module, [])}
+    return tuple(sorted(found))
 
 
 @dataclass(frozen=True)
@@ -103,7 +118,7 @@ def build_bento(model, model_name: str, version: str, contract: DataContract,
                 "model_version": str(version), "fields": fields,
                 "classes": [_json_value(c) for c in getattr(model, "classes_", [])],
                 "onnx": {"file": ONNX_FILE if graph else None, "reason": check.reason}}
-        packages = SERVING_PACKAGES + (ONNX_PACKAGES if graph else ())
+        packages = SERVING_PACKAGES + (ONNX_PACKAGES if graph else ()) + model_packages(model)
         with tempfile.TemporaryDirectory() as folder:
             _build_context(Path(folder), info, graph)
             bento = bentoml.bentos.build(

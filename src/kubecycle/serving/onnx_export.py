@@ -37,6 +37,7 @@ from kubecycle.transformers import (
 PROBABILITY_TOLERANCE = 1e-4  # float32 tree thresholds move probabilities by ~1e-7
 REGRESSION_RTOL = 1e-4
 OPSET = 21
+ML_OPSET = 3  # onnxmltools' XGBoost and LightGBM converters stop at ai.onnx.ml 3
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,55 @@ def _rewrite(node):
     raise OnnxUnsupported("an imputer without a value for every column")
 
 
+_BOOSTER_MODULES = ("xgboost", "lightgbm")
+
+
+def _is_booster(estimator) -> bool:
+    """Whether the estimator is an XGBoost or LightGBM model (they compare float32 features)."""
+    return any(cls.__module__.split(".")[0] in _BOOSTER_MODULES for cls in type(estimator).__mro__)
+
+
+def _register_boosters() -> None:
+    """Register onnxmltools' XGBoost and LightGBM converters with skl2onnx (once).
+
+    Only for the libraries that are installed; a model of a missing one cannot exist here.
+    """
+    import importlib.util
+
+    if getattr(_register_boosters, "done", False):
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    if importlib.util.find_spec("xgboost"):
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+
+        from kubecycle.estimators import XGBLabelClassifier
+
+        for cls in (XGBClassifier, XGBLabelClassifier):
+            update_registered_converter(cls, f"Kubecycle{cls.__name__}",
+                                        calculate_linear_classifier_output_shapes, convert_xgboost,
+                                        options=classifier_options)
+        update_registered_converter(XGBRegressor, "KubecycleXGBRegressor",
+                                    calculate_linear_regressor_output_shapes, convert_xgboost)
+    if importlib.util.find_spec("lightgbm"):
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        update_registered_converter(LGBMClassifier, "KubecycleLGBMClassifier",
+                                    calculate_linear_classifier_output_shapes, convert_lightgbm,
+                                    options=classifier_options)
+        update_registered_converter(LGBMRegressor, "KubecycleLGBMRegressor",
+                                    calculate_linear_regressor_output_shapes, convert_lightgbm,
+                                    options={"split": None})
+    _register_boosters.done = True
+
+
 def _casts_to_float32(estimator) -> bool:
     """Whether the graph must cast the estimator's features to float32.
 
@@ -140,7 +190,7 @@ def _casts_to_float32(estimator) -> bool:
     from sklearn.tree import BaseDecisionTree
 
     if isinstance(estimator, BaseDecisionTree | HistGradientBoostingClassifier
-                  | HistGradientBoostingRegressor):
+                  | HistGradientBoostingRegressor) or _is_booster(estimator):
         return True
     return isinstance(estimator, BaseEnsemble) and isinstance(
         getattr(estimator, "estimator_", None), BaseDecisionTree)
@@ -245,9 +295,12 @@ def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
     if len(set(names)) < len(names):
         raise OnnxUnsupported(f"graph input names collide: {sorted(n for n in names if names.count(n) > 1)}")
     try:
+        _register_boosters()
         prepared = prepare(model)
         options = {id(prepared): {"zipmap": False}} if is_classifier(model) else None
-        graph = to_onnx(prepared, initial_types=inputs, options=options, target_opset=OPSET)
+        booster = _is_booster(getattr(model, "steps", [(None, model)])[-1][1])
+        opset = {"": OPSET, "ai.onnx.ml": ML_OPSET} if booster else OPSET  # some converters want an int
+        graph = to_onnx(prepared, initial_types=inputs, options=options, target_opset=opset)
         _restore_input_names(graph, names)
     except Exception as exc:  # skl2onnx raises many types for unsupported parts
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
