@@ -56,6 +56,9 @@ def _summary_table(summary: dict) -> Table:
     cv_key = f"cv_{summary['metric']}"
     table.add_row("family", f"{summary['model']['family']} {summary['model']['params']}")
     table.add_row(cv_key, f"{summary['model'][cv_key]:.4f}")
+    for entry in summary["model"]["ranking"]:
+        if entry.get("skipped"):
+            table.add_row(f"skipped {entry['family']}", entry.get("reason", ""))
     for name in ("outliers", "label_noise"):
         counts = summary["cleaning"][name]
         if counts["method"] != "none":

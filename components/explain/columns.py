@@ -43,7 +43,8 @@ def source_columns(preprocess) -> list[str]:
         piece = columns.output_indices_[name]
         raw = [str(c) for c in selected] if isinstance(selected, list | tuple | np.ndarray) else []
         for index in range(piece.start, piece.stop):
-            owners[index] = _owner(encoded[index].removeprefix(f"{name}__"), raw) or encoded[index]
+            feature = encoded[index].removeprefix(f"{name}__")
+            owners[index] = _owner(feature, raw) or feature  # a product keeps its own name
     for step in steps[position + 1:]:
         if hasattr(step, "get_support"):
             owners = [owner for owner, kept in zip(owners, step.get_support(), strict=True) if kept]

@@ -20,6 +20,27 @@ def _is_id_like(spec: ColumnSpec, rows: int, ratio: float) -> bool:
     return spec.unique >= MIN_ID_UNIQUE and spec.unique >= ratio * rows
 
 
+def _plan_products(plan: FeaturePlan, settings: FeatureConfig) -> None:
+    """Choose the numeric columns whose products features.create adds (errors name the key)."""
+    create = settings.create
+    if create.products == "none":
+        return
+    unknown = [name for name in create.columns if name not in plan.numeric]
+    if unknown:
+        raise DataValidationError(
+            f"features.create.columns: {unknown} are not numeric input columns; choose from "
+            f"{plan.numeric}")
+    if len(create.columns) > create.max_columns:
+        raise DataValidationError(
+            f"features.create.columns: {len(create.columns)} columns, more than "
+            f"features.create.max_columns ({create.max_columns}); list fewer or raise the cap")
+    combined = create.columns or plan.numeric[:create.max_columns]
+    if create.products == "interactions" and len(combined) < 2:
+        return  # one column has no pairs
+    plan.combined = list(combined)
+    plan.squares = create.products == "polynomial"
+
+
 def plan_columns(contract: DataContract, settings: FeatureConfig) -> FeaturePlan:
     """Route each feature column to an encoder by kind; drop constant and ID-like columns.
 
@@ -54,6 +75,7 @@ def plan_columns(contract: DataContract, settings: FeatureConfig) -> FeaturePlan
         raise DataValidationError(
             f"no usable feature columns: every column was dropped ({plan.dropped}); "
             "check features.id_unique_ratio or the data")
+    _plan_products(plan, settings)
     if plan.task == "clustering" and plan.select_k_best is not None:
         plan.dropped["<selection>"] = "select_k_best needs a target; ignored for clustering"
         plan.select_k_best = None

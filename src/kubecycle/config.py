@@ -80,6 +80,17 @@ class CleaningConfig(_Strict):
         0.2, gt=0.0, le=1.0, description="stop when the filters would drop more of the rows")
 
 
+class CreateConfig(_Strict):
+    """`features.create`: new numeric features from products of the numeric columns."""
+
+    products: Literal["none", "interactions", "polynomial"] = Field(
+        "none", description="interactions: pairwise products; polynomial: those and squares")
+    columns: list[str] = Field(
+        default_factory=list, description="numeric columns to combine (default: all of them)")
+    max_columns: int = Field(
+        12, ge=2, description="combine at most this many columns (the first ones by the data's order)")
+
+
 class FeatureConfig(_Strict):
     """The `features:` section: how columns are encoded, recognised as IDs and selected."""
 
@@ -89,6 +100,7 @@ class FeatureConfig(_Strict):
         0.95, gt=0.0, le=1.0, description="string/int columns this unique are treated as IDs")
     select_k_best: int | None = Field(
         None, ge=1, description="keep the k best features after encoding (None = all)")
+    create: CreateConfig = CreateConfig()
 
 
 class ParamSpace(_Strict):

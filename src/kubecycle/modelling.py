@@ -32,6 +32,8 @@ class FeaturePlan:
     datetime: list[str] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     select_k_best: int | None = None
+    combined: list[str] = field(default_factory=list)  # numeric columns multiplied together
+    squares: bool = False  # their squares too, not only the pairwise products
 
     @property
     def inputs(self) -> list[str]:
@@ -44,7 +46,7 @@ class FeaturePlan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeaturePlan:
-        """Read a plan from the dict to_dict wrote."""
+        """Read a plan from the dict to_dict wrote (plans of older versions included)."""
         return cls(**data)
 
 
@@ -112,10 +114,11 @@ def build_preprocessor(plan: FeaturePlan):
                           keep_empty_features=True) for missing in (np.nan, None))]
 
     parts = []
-    if plan.numeric:
+    numeric = [name for name in plan.numeric if name not in plan.combined]
+    if numeric:
         parts.append(("numeric", make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
-            plan.numeric))
+            numeric))
     if plan.onehot:
         parts.append(("onehot", make_pipeline(
             *as_text(), OneHotEncoder(handle_unknown="ignore", sparse_output=False)), plan.onehot))
@@ -129,6 +132,8 @@ def build_preprocessor(plan: FeaturePlan):
         parts.append(("datetime", make_pipeline(
             DatetimeExpander(), SimpleImputer(strategy="median", keep_empty_features=True),
             StandardScaler()), plan.datetime))
+    if plan.combined:
+        parts.append(("created", _products(plan), plan.combined))
     columns = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
     steps = [("columns", columns)]
     if plan.select_k_best is not None:
@@ -136,6 +141,19 @@ def build_preprocessor(plan: FeaturePlan):
         # k above the number of encoded features keeps them all (scikit-learn warns)
         steps.append(("select", SelectKBest(score, k=plan.select_k_best)))
     return Pipeline(steps)
+
+
+def _products(plan: FeaturePlan):
+    """The combined numeric columns and their pairwise products (and squares), all scaled."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                         StandardScaler(),
+                         PolynomialFeatures(degree=2, interaction_only=not plan.squares,
+                                            include_bias=False),
+                         StandardScaler())
 
 
 def make_estimator(spec: FamilySpec, params: dict[str, Any], seed: int):

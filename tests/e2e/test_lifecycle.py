@@ -147,7 +147,8 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
     frame.to_parquet(tmp_path / "data.parquet")
     config = write_config(tmp_path, {"source": "data.parquet", "target": "amount"},
                           mlflow={"model_name": "amounts"},
-                          cleaning={"outliers": {"method": "iqr", "action": "drop"}})
+                          cleaning={"outliers": {"method": "iqr", "action": "drop"}},
+                          features={"create": {"products": "interactions"}})
     result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
                        "--tracking-uri", mlflow_server, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -159,7 +160,14 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
         "dropped"]
     assert summary["metrics"]["test"]["r2"] > 0.8
     assert summary["tracking_uri"] == mlflow_server
-    # the datetime column's parts come from the service's feed: the graph serves it
+    # the datetime column's parts come from the service's feed, the products are computed in
+    # the graph: it serves them
+    import mlflow.artifacts
+
+    plan = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=summary["run_id"], artifact_path="features/plan.json", tracking_uri=mlflow_server,
+        dst_path=str(tmp_path / "plan"))).read_text())
+    assert plan["combined"] == ["x1", "x2"] and plan["squares"] is False
     assert summary["serving_runtime"] == "onnx"
     assert summary["serving_runtime_reason"].startswith("identical predictions on")
 
