@@ -26,6 +26,7 @@ class Evaluation:
     labels: list[str] = field(default_factory=list)  # confusion-matrix order
     confusion: list[list[int]] = field(default_factory=list)
     rows: int = 0
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # precision, recall, f1, support
 
     def to_dict(self) -> dict[str, Any]:
         """The evaluation as a JSON-ready dict."""
@@ -54,8 +55,12 @@ def _classification(model, x: pd.DataFrame, y: pd.Series) -> Evaluation:
         except ValueError:  # a class absent from the test rows: AUC is undefined
             pass
     matrix = m.confusion_matrix(y, predicted, labels=classes)
+    report = m.classification_report(y, predicted, labels=classes, output_dict=True,
+                                     zero_division=0)
+    per_class = {str(c): {k: float(v) for k, v in report[str(c)].items()} for c in classes
+                 if str(c) in report}
     return Evaluation("classification", {k: float(v) for k, v in result.items()},
-                      [str(c) for c in classes], matrix.astype(int).tolist(), len(y))
+                      [str(c) for c in classes], matrix.astype(int).tolist(), len(y), per_class)
 
 
 def _regression(model, x: pd.DataFrame, y: pd.Series) -> Evaluation:
