@@ -53,7 +53,8 @@ def _explanation_summary(importance: dict) -> dict:
     """The explain stage's method, top columns per class and LIME's agreement with SHAP."""
     lime = importance.get("lime")
     return {"method": importance["method"],
-            "top_by_class": {label: list(scores)[:5]
+            # by value: the artifact's JSON keeps its keys sorted, not ranked
+            "top_by_class": {label: sorted(scores, key=scores.__getitem__, reverse=True)[:5]
                              for label, scores in importance.get("by_class", {}).items()},
             "lime_agreement": lime["agreement"] if lime else None,
             "lime_disagreements": lime["disagreements"] if lime else {}}
