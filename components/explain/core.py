@@ -161,11 +161,12 @@ def write_summary_plot(values, png_path: str | Path) -> Path:
     """SHAP's beeswarm summary in raw column names (classes: mean |SHAP|) as a PNG."""
     import shap
 
+    title = None
     if values.values.ndim == 3:  # (rows, columns, classes): mean |SHAP| over classes
         values = shap.Explanation(np.abs(values.values).mean(axis=2), data=values.data,
                                   feature_names=values.feature_names)
-    return _beeswarm(values, Path(png_path), "mean |SHAP| over classes"
-                     if np.ndim(values.values) == 3 else None)
+        title = "mean |SHAP| over classes"
+    return _beeswarm(values, Path(png_path), title)
 
 
 def write_class_plots(values, png_path: str | Path) -> dict[str, Path]:
