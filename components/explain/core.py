@@ -16,7 +16,7 @@ import pandas as pd
 from kubecycle.catalog import Task
 from kubecycle.components.explain.columns import by_column, source_columns
 from kubecycle.config import ExplainConfig
-from kubecycle.modelling import split_xy
+from kubecycle.modelling import is_booster, split_xy
 
 BACKGROUND_ROWS = 100
 TOP_FEATURES = 10
@@ -45,10 +45,8 @@ class Explanation:
 
 
 def _is_tree(estimator) -> bool:
-    if hasattr(estimator, "estimators_") or type(estimator).__name__.startswith("Hist"):
-        return True
-    return any(cls.__module__.split(".")[0] in ("xgboost", "lightgbm")
-               for cls in type(estimator).__mro__)
+    return (hasattr(estimator, "estimators_") or type(estimator).__name__.startswith("Hist")
+            or is_booster(estimator))
 
 
 def _explainer(estimator, background: np.ndarray, task: Task):
@@ -60,6 +58,11 @@ def _explainer(estimator, background: np.ndarray, task: Task):
         return shap.LinearExplainer(estimator, background), "linear"
     predict = estimator.predict_proba if task == "classification" else estimator.predict
     return shap.PermutationExplainer(predict, background), "permutation"
+
+
+def _mean_per_feature(values: np.ndarray) -> np.ndarray:
+    """The mean over rows (and classes) of values shaped (rows, features[, classes])."""
+    return values.mean(axis=tuple(i for i in range(values.ndim) if i != 1))
 
 
 def _ranked(scores: np.ndarray, names: list[str]) -> dict[str, float]:
@@ -118,11 +121,9 @@ def explain_rows(model, frame: pd.DataFrame, target: str | None, task: Task, see
     owners = source_columns(preprocess)
     per_column, columns = by_column(raw, owners)
     magnitude = np.abs(per_column)
-    explanation = Explanation(
-        _ranked(magnitude.mean(axis=tuple(i for i in range(magnitude.ndim) if i != 1)), columns),
-        method_prefix + method, len(sample),
-        encoded_importance=_ranked(np.abs(raw).mean(axis=tuple(
-            i for i in range(raw.ndim) if i != 1)), names))
+    explanation = Explanation(_ranked(_mean_per_feature(magnitude), columns),
+                              method_prefix + method, len(sample),
+                              encoded_importance=_ranked(_mean_per_feature(np.abs(raw)), names))
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     if per_column.ndim == 3 and per_column.shape[2] == len(classes):
         explanation.by_class = {label: _ranked(magnitude[:, :, k].mean(axis=0), columns)

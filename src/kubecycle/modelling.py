@@ -156,6 +156,19 @@ def _products(plan: FeaturePlan):
                          StandardScaler())
 
 
+BOOSTER_LIBRARIES = ("xgboost", "lightgbm")
+
+
+def estimator_libraries(estimator) -> set[str]:
+    """The top-level packages the estimator's class and its base classes come from."""
+    return {cls.__module__.split(".")[0] for cls in type(estimator).__mro__}
+
+
+def is_booster(estimator) -> bool:
+    """Whether the estimator is an XGBoost or LightGBM model (trees on float32 features)."""
+    return not estimator_libraries(estimator).isdisjoint(BOOSTER_LIBRARIES)
+
+
 def make_estimator(spec: FamilySpec, params: dict[str, Any], seed: int):
     """Instantiate a family's estimator with its fixed arguments, params and a seed.
 

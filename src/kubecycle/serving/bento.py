@@ -18,7 +18,15 @@ import pandas as pd
 import kubecycle
 from kubecycle.contract import DataContract
 from kubecycle.errors import PackagingError
-from kubecycle.registry import BENTO_TAG, BENTO_URI_TAG, bento_archive, bento_name, pinned
+from kubecycle.modelling import estimator_libraries
+from kubecycle.registry import (
+    BENTO_TAG,
+    BENTO_URI_TAG,
+    MODEL_MODULES,
+    bento_archive,
+    bento_name,
+    pinned,
+)
 from kubecycle.serving.onnx_export import OnnxCheck, export_onnx
 
 SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
@@ -28,7 +36,7 @@ INFO_FILE = "kubecycle_bento.json"
 _ROOT = Path(kubecycle.__file__).resolve().parent
 # What the service and the pickled Pipeline import, copied into the bento at the same path
 # under kubecycle/ (the service itself goes to the bento's root).
-BENTO_MODULES = ("settings.py", "errors.py", "contract.py", "transformers.py", "estimators.py",
+BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
                  "serving/onnx_feed.py", "serving/inference_log.py")
 
 
@@ -40,7 +48,7 @@ def model_packages(model) -> tuple[str, ...]:
     from importlib.metadata import packages_distributions
 
     estimator = model.steps[-1][1] if hasattr(model, "steps") else model
-    modules = {cls.__module__.split(".")[0] for cls in type(estimator).__mro__}
+    modules = estimator_libraries(estimator)
     owners = packages_distributions()
     found = {owner for module in modules - {"builtins", "sklearn", "kubecycle"}
              for owner in owners.get(module, [])}

@@ -9,6 +9,7 @@ back to scikit-learn and the reason is recorded.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubecycle.modelling import is_booster
 from kubecycle.registry import (
     SERVING_RUNTIME_REASON_TAG,
     SERVING_RUNTIME_TAG,
@@ -126,14 +128,7 @@ def _rewrite(node):
     raise OnnxUnsupported("an imputer without a value for every column")
 
 
-_BOOSTER_MODULES = ("xgboost", "lightgbm")
-
-
-def _is_booster(estimator) -> bool:
-    """Whether the estimator is an XGBoost or LightGBM model (they compare float32 features)."""
-    return any(cls.__module__.split(".")[0] in _BOOSTER_MODULES for cls in type(estimator).__mro__)
-
-
+@functools.cache
 def _register_boosters() -> None:
     """Register onnxmltools' XGBoost and LightGBM converters with skl2onnx (once).
 
@@ -141,8 +136,6 @@ def _register_boosters() -> None:
     """
     import importlib.util
 
-    if getattr(_register_boosters, "done", False):
-        return
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -172,7 +165,6 @@ def _register_boosters() -> None:
         update_registered_converter(LGBMRegressor, "KubecycleLGBMRegressor",
                                     calculate_linear_regressor_output_shapes, convert_lightgbm,
                                     options={"split": None})
-    _register_boosters.done = True
 
 
 def _casts_to_float32(estimator) -> bool:
@@ -190,7 +182,7 @@ def _casts_to_float32(estimator) -> bool:
     from sklearn.tree import BaseDecisionTree
 
     if isinstance(estimator, BaseDecisionTree | HistGradientBoostingClassifier
-                  | HistGradientBoostingRegressor) or _is_booster(estimator):
+                  | HistGradientBoostingRegressor) or is_booster(estimator):
         return True
     return isinstance(estimator, BaseEnsemble) and isinstance(
         getattr(estimator, "estimator_", None), BaseDecisionTree)
@@ -298,7 +290,7 @@ def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
         _register_boosters()
         prepared = prepare(model)
         options = {id(prepared): {"zipmap": False}} if is_classifier(model) else None
-        booster = _is_booster(getattr(model, "steps", [(None, model)])[-1][1])
+        booster = is_booster(getattr(model, "steps", [(None, model)])[-1][1])
         opset = {"": OPSET, "ai.onnx.ml": ML_OPSET} if booster else OPSET  # some converters want an int
         graph = to_onnx(prepared, initial_types=inputs, options=options, target_opset=opset)
         _restore_input_names(graph, names)

@@ -42,6 +42,15 @@ def _serve(servers, tag: str, env: dict, cwd: Path):
     return server, f"http://127.0.0.1:{port}"
 
 
+def _penguins_bento(penguins: pd.DataFrame, family: str, params: dict, version: str, **options):
+    """A model of the penguins' species fitted on every row, and its bento."""
+    result = clean(penguins, "species")
+    plan = plan_columns(result.contract, FeatureConfig())
+    model = fit_final(plan, select_best([TuneResult(family, "f1", params, 0, 0)]), result.frame, 0)
+    return model, build_bento(model, "penguins", version, result.contract, test=result.frame,
+                              **options)
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
@@ -115,11 +124,7 @@ def test_exported_bento_serves_typed_requests_from_a_clean_store(mixed, tmp_path
 
 @pytest.mark.slow
 def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path, servers):
-    result = clean(penguins, "species")
-    plan = plan_columns(result.contract, FeatureConfig())
-    model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
-                      result.frame, 0)
-    packaged = build_bento(model, "penguins", "1", result.contract, test=result.frame)
+    _, packaged = _penguins_bento(penguins, "logistic_regression", {}, "1")
     assert packaged.onnx.runtime == "onnx", packaged.onnx.reason
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
@@ -147,11 +152,7 @@ def test_unwritable_inference_log_drops_and_counts(penguins, tmp_path, servers):
 
 @pytest.mark.slow
 def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_path, servers):
-    result = clean(penguins, "species")
-    plan = plan_columns(result.contract, FeatureConfig())
-    model = fit_final(plan, select_best([TuneResult("random_forest", "f1", {"n_estimators": 50},
-                                                    0, 0)]), result.frame, 0)
-    packaged = build_bento(model, "penguins", "3", result.contract, test=result.frame)
+    model, packaged = _penguins_bento(penguins, "random_forest", {"n_estimators": 50}, "3")
     assert packaged.onnx.runtime == "onnx", packaged.onnx.reason
     import bentoml
 
@@ -161,7 +162,7 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
     assert any(p.startswith("onnxruntime==") for p in requirements)
     assert not any(p.startswith(("kfp", "evidently", "mlflow")) for p in requirements)
     store = Path(bento.path).parents[2]
-    features = result.frame.drop(columns="species")
+    features = clean(penguins, "species").frame.drop(columns="species")
     env = {**os.environ, "BENTOML_HOME": str(store)}
     server, base = _serve(servers, packaged.bento_tag, env, tmp_path)
     try:
@@ -180,12 +181,8 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
 
 @pytest.mark.slow
 def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket, servers):
-    result = clean(penguins, "species")
-    plan = plan_columns(result.contract, FeatureConfig())
-    model = fit_final(plan, select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
-                      result.frame, 0)
-    packaged = build_bento(model, "penguins", "2", result.contract, test=result.frame,
-                           export_dir=f"{s3_bucket}/bentos")
+    _, packaged = _penguins_bento(penguins, "logistic_regression", {}, "2",
+                                  export_dir=f"{s3_bucket}/bentos")
     assert packaged.export_path == f"{s3_bucket}/bentos/penguins-2.bento"
     from pyarrow import fs
 
