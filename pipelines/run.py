@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TASK_STARTED = re.compile(r"Executing task '([^']+)'")
 TASK_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
-# `\s*:`: container logs streamed through podman sometimes arrive with runs of spaces inserted
-# (seen in traceback lines, once between an exception's name and its colon)
-ERROR_LINE = re.compile(r"^\s*(kubecycle\.errors\.(\w+)|[A-Za-z_.]*(?:Error|Exception))\s*: (.+)$")
+ERROR_LINE = re.compile(r"^\s*(kubecycle\.errors\.(\w+)|[A-Za-z_.]*(?:Error|Exception)): (.+)$")
 
 ProgressCallback = Callable[[str, str], None]  # (task name, "started" | "SUCCESS" | "FAILURE")
 

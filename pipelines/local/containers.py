@@ -9,9 +9,10 @@ only, on the host's network (so a tracking server on 127.0.0.1 answers).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,30 @@ def _run_and_wait(client: Any, image: str, command: list[str], volumes: dict[str
                                       detach=True, stdout=True, stderr=True, volumes=volumes,
                                       **run_args)
     try:
-        for line in container.logs(stream=True, follow=True):
-            print(line.decode(errors="replace"), end="")
+        for line in whole_lines(container.logs(stream=True, follow=True)):
+            print(line, end="")
         return int(container.wait()["StatusCode"])
     finally:
         with contextlib.suppress(Exception):
             container.remove(force=True)
+
+
+def whole_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The text of a log stream, line by line.
+
+    The stream yields one chunk per write of the task, and a traceback is written in pieces
+    (module, dot, class name); kfp indents every print, so printing chunks put runs of spaces
+    inside lines (`kubecycle.errors.    DataValidationError`).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        yield from (f"{line}\n" for line in lines)
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 @contextlib.contextmanager

