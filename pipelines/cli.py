@@ -41,6 +41,21 @@ def _load(config: Path | None):
     return load_config(config or DEMO_CONFIG)
 
 
+def _with_pretrained(cfg, pretrained: str | None):
+    """The config with models.pretrained from --pretrained, in place of the configured families.
+
+    A path is relative to the working folder.
+    """
+    if pretrained is None:
+        return cfg
+    from kubecycle.config import ModelsConfig
+
+    source = pretrained if ":/" in pretrained else str(Path(pretrained).expanduser().resolve())
+    models = ModelsConfig(pretrained=source, trust_pickle=cfg.models.trust_pickle,
+                          trusted_types=cfg.models.trusted_types)
+    return cfg.model_copy(update={"models": models})
+
+
 def _fail(exc: KubecycleError) -> None:
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
@@ -55,7 +70,8 @@ def _summary_table(summary: dict) -> Table:
     table.add_row("task / metric", f"{summary['task']} / {summary['metric']}")
     cv_key = f"cv_{summary['metric']}"
     table.add_row("family", f"{summary['model']['family']} {summary['model']['params']}")
-    table.add_row(cv_key, f"{summary['model'][cv_key]:.4f}")
+    if summary["model"][cv_key] is not None:  # a pre-trained model was not cross-validated
+        table.add_row(cv_key, f"{summary['model'][cv_key]:.4f}")
     for entry in summary["model"]["ranking"]:
         if entry.get("skipped"):
             table.add_row(f"skipped {entry['family']}", entry.get("reason", ""))
@@ -84,6 +100,9 @@ def run(
     in_containers: Annotated[bool, typer.Option(
         "--in-containers", help="run each task in the components image (Docker, or podman's "
         "API at DOCKER_HOST), as on a cluster")] = False,
+    pretrained: Annotated[str | None, typer.Option(
+        help="a fitted model file or MLflow URI used instead of tuning and training "
+             "(models.pretrained)")] = None,
 ) -> None:
     """Run the whole lifecycle locally on kfp's local runner."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -92,7 +111,7 @@ def run(
     from kubecycle.settings import tracking_uri_from_env
 
     try:
-        cfg = _load(config)
+        cfg = _with_pretrained(_load(config), pretrained)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=err, transient=False) as progress:
             running: dict[str, list[int]] = {}  # parallel iterations share a task name

@@ -17,6 +17,7 @@ from kubecycle.components.explore.component import explore_data
 from kubecycle.components.features.component import plan_features
 from kubecycle.components.ingest.component import ingest_data
 from kubecycle.components.package.component import package_model
+from kubecycle.components.pretrained.component import load_pretrained_model
 from kubecycle.components.register.component import register_model
 from kubecycle.components.split.component import split_data
 from kubecycle.components.track.component import start_run, summarize_run
@@ -92,10 +93,12 @@ def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None 
 def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
     """Build the training pipeline function for a config.
 
-    `tuning.parallelism` bounds the families tuned at once, `cluster` sets caching, retries,
-    resources and Kubernetes settings.
+    `tuning.parallelism` bounds the families tuned at once, `models.pretrained` puts loading
+    that model in place of tune and train, `cluster` sets caching, retries, resources and
+    Kubernetes settings.
     """
     cluster, parallelism = cfg.cluster, cfg.tuning.parallelism
+    pretrained = cfg.models.pretrained is not None  # its stage takes tune's and train's place
 
     def settle(task: dsl.PipelineTask, stage: str | None) -> dsl.PipelineTask:
         return _settle(task, cluster, stage)
@@ -123,16 +126,23 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
                                               run_id=run_id, train=split.outputs["train"],
                                               contract=model_contract, plan=plan), "cleaning")
         train = cleaning.outputs["cleaned"]
-        # a light helper: only the `default` settings, never the tuning resources or a GPU
-        families = settle(candidate_families(config=config, run_id=run_id, contract=contract), None)
-        with dsl.ParallelFor(items=families.outputs["Output"], parallelism=parallelism) as item:
-            tuned = settle(tune_family(config=config, tracking_uri=tracking_uri,
-                                       run_id=item.run_id, family=item.family, train=train,
-                                       plan=plan), "tune")
-        trained = settle(train_model(
-            config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan,
-            family_choices=families.outputs["choices"],
-            tune_results=dsl.Collected(tuned.outputs["result"])), "train")
+        if pretrained:
+            trained = settle(load_pretrained_model(
+                config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan),
+                "train")
+        else:
+            # a light helper: only the `default` settings, never the tuning resources or a GPU
+            families = settle(candidate_families(config=config, run_id=run_id,
+                                                 contract=contract), None)
+            with dsl.ParallelFor(items=families.outputs["Output"],
+                                 parallelism=parallelism) as item:
+                tuned = settle(tune_family(config=config, tracking_uri=tracking_uri,
+                                           run_id=item.run_id, family=item.family, train=train,
+                                           plan=plan), "tune")
+            trained = settle(train_model(
+                config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan,
+                family_choices=families.outputs["choices"],
+                tune_results=dsl.Collected(tuned.outputs["result"])), "train")
         model = trained.outputs["model"]
         evaluated = settle(evaluate_model(tracking_uri=tracking_uri, run_id=run_id, model=model,
                                           test=test, plan=plan), "evaluate")

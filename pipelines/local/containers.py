@@ -25,9 +25,9 @@ TMP_SIZE = "4g"
 def host_mounts(cfg: KubecycleConfig, writable: tuple[Path, ...] = ()) -> list[Any]:
     """Mounts of the host folders a task names by host path besides the pipeline root.
 
-    kfp mounts the pipeline root itself. These are the data file's folder (read-only), a local
-    bento store (exports land there) and the `writable` folders (e.g. the artifacts of a local
-    tracking store, written by path).
+    kfp mounts the pipeline root itself. These are the folders of the data file and of a
+    pre-trained model file (read-only), a local bento store (exports land there) and the
+    `writable` folders (e.g. the artifacts of a local tracking store, written by path).
     """
     from docker.types import Mount
 
@@ -38,10 +38,12 @@ def host_mounts(cfg: KubecycleConfig, writable: tuple[Path, ...] = ()) -> list[A
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o777)  # the task user writes there
         mounts.append(Mount(str(folder.resolve()), str(folder.resolve()), type="bind"))
-    source = cfg.data.source
-    if not isinstance(source, SqlSource) and "://" not in source:
-        folder = str(Path(source).resolve().parent)
-        mounts.append(Mount(folder, folder, type="bind", read_only=True))
+    read = [] if isinstance(cfg.data.source, SqlSource) else [cfg.data.source]
+    read += [cfg.models.pretrained] if cfg.models.pretrained else []
+    # a missing folder is not mounted: the task that reads it reports the missing file
+    folders = {str(Path(path).resolve().parent) for path in read if ":/" not in path}
+    folders = {folder for folder in folders if Path(folder).is_dir()}
+    mounts += [Mount(folder, folder, type="bind", read_only=True) for folder in sorted(folders)]
     return mounts
 
 

@@ -137,11 +137,22 @@ class TuningConfig(_Strict):
 
 
 class ModelsConfig(_Strict):
-    """The `models:` section: the candidate model families and their search spaces."""
+    """The `models:` section: the candidate families and search spaces, or a pre-trained model.
+
+    A pre-trained model takes the place of tuning and training.
+    """
 
     families: list[str] | None = Field(None, description="candidate families (task default)")
     search_spaces: dict[str, dict[str, ParamSpace]] = Field(
         default_factory=dict, description="per family: parameter -> space, replaces defaults")
+    pretrained: str | None = Field(
+        None, description="a fitted model instead of training: .skops, .joblib/.pkl, XGBoost "
+                          ".json/.ubj, LightGBM .txt file, or an MLflow URI (models:/, runs:/)")
+    trust_pickle: bool = Field(
+        False, description="allow loading a pretrained .joblib/.pkl file (pickle runs code)")
+    trusted_types: list[str] = Field(
+        default_factory=list, description="types a pretrained .skops file may hold beyond "
+                                          "skops' own trusted ones (dotted names)")
 
     @field_validator("families")
     @classmethod
@@ -154,6 +165,13 @@ class ModelsConfig(_Strict):
         if unknown:
             raise ValueError(f"unknown model family {unknown}; choose from {family_names()}")
         return value
+
+    @model_validator(mode="after")
+    def _pretrained_alone(self) -> ModelsConfig:
+        if self.pretrained is not None and (self.families or self.search_spaces):
+            raise ValueError("models.pretrained skips tuning and training; remove "
+                             "models.families and models.search_spaces, or models.pretrained")
+        return self
 
 
 class ExplainConfig(_Strict):
@@ -309,6 +327,12 @@ def parse_config(raw: dict[str, Any], base_dir: Path | None = None) -> Kubecycle
         path = Path(source).expanduser()
         if not path.is_absolute():
             raw = {**raw, "data": {**raw["data"], "source": str((base_dir / path).resolve())}}
+    models = raw.get("models")
+    pretrained = models.get("pretrained") if isinstance(models, dict) else None
+    if base_dir is not None and isinstance(pretrained, str) and ":/" not in pretrained:
+        path = Path(pretrained).expanduser()
+        if not path.is_absolute():
+            raw = {**raw, "models": {**models, "pretrained": str((base_dir / path).resolve())}}
     try:
         return KubecycleConfig.model_validate(raw)
     except ValidationError as exc:

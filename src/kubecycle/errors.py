@@ -33,6 +33,15 @@ class TrainingError(KubecycleError):
     """No candidate model could be trained or scored."""
 
 
+class PretrainedModelError(KubecycleError):
+    """A pre-trained model cannot be used.
+
+    It is unreadable, of an unknown format or untrusted, or its inputs or task do not fit the data.
+    """
+
+    exit_code = 2
+
+
 class TrackingError(KubecycleError):
     """MLflow cannot be reached or refused a request."""
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -301,3 +302,59 @@ def test_bad_config_and_unreachable_mlflow(tmp_path, penguins):
     dead = f"http://127.0.0.1:{free_port()}"
     _one_line_error(kubecycle("run", str(config), "--tracking-uri", dead, cwd=tmp_path),
                     f"MLflow tracking server {dead} is unreachable")
+
+
+def test_a_pretrained_model_is_evaluated_registered_and_served_without_training(
+        tmp_path, mlflow_server, penguins):
+    """A LightGBM file in place of tune and train; then the registered version itself, by its
+    MLflow URI (`--pretrained`), which the gate keeps out (not better than itself)."""
+    import lightgbm
+
+    inputs = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]
+    rows = penguins.dropna(subset=["body_mass_g"])
+    booster = lightgbm.LGBMRegressor(n_estimators=40, verbose=-1).fit(
+        rows[inputs], rows["body_mass_g"]).booster_
+    booster.save_model(tmp_path / "mass.txt")
+    penguins.to_csv(tmp_path / "penguins.csv", index=False)
+    config = write_config(tmp_path, {"source": "penguins.csv", "target": "body_mass_g",
+                                     "drop_columns": ["species", "island", "sex", "year"]},
+                          mlflow={"model_name": "pretrained-mass"},
+                          models={"pretrained": "mass.txt"})
+    result = kubecycle("run", str(config), "-o", str(tmp_path / "out"),
+                       "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model"]["family"] == "pretrained lightgbm"
+    assert summary["model"]["params"] == {"source": str(tmp_path / "mass.txt")}
+    assert summary["status"] == "promoted" and summary["metrics"]["test"]["r2"] > 0.5
+    assert summary["serving_runtime"] == "onnx", summary["serving_runtime_reason"]
+    assert set(summary["top_features"]) == set(inputs)
+    assert "tune-family" not in (tmp_path / "out" / "pipeline.log").read_text()
+    registered = mlflow_model(mlflow_server, "pretrained-mass")
+    sample = rows[inputs].head(20)
+    np.testing.assert_allclose(registered.predict(sample), booster.predict(sample), rtol=1e-9)
+
+    again = kubecycle("run", str(config), "-o", str(tmp_path / "again"), "--tracking-uri",
+                      mlflow_server, "--pretrained", "models:/pretrained-mass/1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert summary["model"]["family"] == "pretrained mlflow"
+    assert summary["status"] != "promoted" and summary["model_version"] == "2"
+
+
+def test_a_pickle_is_not_loaded_without_trust(tmp_path, mlflow_server, penguins):
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    inputs = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]
+    rows = penguins.dropna()
+    joblib.dump(LinearRegression().fit(rows[inputs], rows["body_mass_g"]), tmp_path / "m.joblib")
+    penguins.to_csv(tmp_path / "penguins.csv", index=False)
+    config = write_config(tmp_path, {"source": "penguins.csv", "target": "body_mass_g"},
+                          mlflow={"model_name": "pickled"}, models={"pretrained": "m.joblib"})
+    _one_line_error(kubecycle("run", str(config), "--tracking-uri", mlflow_server, cwd=tmp_path),
+                    "m.joblib is a pickle", "models.trust_pickle: true")
+    config.write_text(config.read_text().replace("pretrained: m.joblib",
+                                                 "pretrained: m.joblib\n  trust_pickle: true"))
+    _one_line_error(kubecycle("run", str(config), "--tracking-uri", mlflow_server, cwd=tmp_path),
+                    "does not take the data's columns", "'species'", "data.drop_columns")

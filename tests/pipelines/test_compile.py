@@ -37,6 +37,18 @@ def test_compiled_ir_parses_into_pipeline_spec(tmp_path):
     assert all(not t.caching_options.enable_cache for t in spec.root.dag.tasks.values())
 
 
+def test_a_pretrained_model_takes_the_place_of_tune_and_train(tmp_path):
+    cfg = parse_config({"data": {"source": "s3://bucket/data.csv", "target": "y"},
+                        "models": {"pretrained": "models:/churn/3"}})
+    path = compile_pipeline(cfg, tmp_path / "pipeline.yaml", "http://mlflow:5000")
+    spec = json_format.ParseDict(yaml.safe_load(path.read_text()), pipeline_spec_pb2.PipelineSpec())
+    root_tasks = set(spec.root.dag.tasks)
+    assert root_tasks == STAGES - {"candidate-families", "train-model"} | {"load-pretrained-model",
+                                                                           "clean-training-rows"}
+    summary = spec.root.dag.tasks["summarize-run"].inputs.artifacts["selection"]
+    assert summary.task_output_artifact.producer_task == "load-pretrained-model"
+
+
 def test_compile_cli_imports_no_heavy_library(tmp_path):
     code = (
         "import sys\n"

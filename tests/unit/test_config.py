@@ -57,6 +57,18 @@ def test_relative_source_resolves_against_config_folder(tmp_path):
     assert load_config(tmp_path / "conf.yaml").data.source == str(tmp_path / "data" / "x.csv")
 
 
+def test_a_pretrained_model_path_resolves_like_the_source_and_replaces_the_search(tmp_path):
+    (tmp_path / "conf.yaml").write_text(
+        "data: {source: x.csv, target: y}\nmodels: {pretrained: models/m.skops}\n")
+    assert load_config(tmp_path / "conf.yaml").models.pretrained == str(tmp_path / "models" / "m.skops")
+    uri = parse_config({"data": {"source": "x.csv", "target": "y"},
+                        "models": {"pretrained": "models:/churn/3"}}, base_dir=tmp_path)
+    assert uri.models.pretrained == "models:/churn/3"
+    with pytest.raises(ConfigError, match=r"models: models\.pretrained skips tuning and training"):
+        parse_config({"data": {"source": "x.csv", "target": "y"},
+                      "models": {"pretrained": "m.skops", "families": ["ridge"]}})
+
+
 def test_missing_and_invalid_yaml(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
