@@ -24,6 +24,7 @@ from kubecycle.components.track.component import start_run, summarize_run
 from kubecycle.components.train.component import train_model
 from kubecycle.components.tune.component import candidate_families, tune_family
 from kubecycle.components.validate.component import validate_data
+from kubecycle.images import components_gpu_image
 
 if TYPE_CHECKING:
     from kubecycle.cluster_config import ClusterConfig
@@ -67,6 +68,7 @@ def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None 
     gpu = cluster.gpu_for(stage)
     if gpu is not None:
         task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
+        task.set_container_image(gpu.image or components_gpu_image())
     for secret in cluster.secrets:
         kubernetes.use_secret_as_env(task, secret.name, dict(secret.keys), optional=secret.optional)
     for config_map in cluster.config_maps:
@@ -90,6 +92,29 @@ def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None 
     return task
 
 
+def _model_task(cfg: "KubecycleConfig", settle: Callable, *, config: str, tracking_uri: str,
+                run_id: str, contract: dsl.Artifact, train: dsl.Dataset, plan: dsl.Artifact
+                ) -> dsl.PipelineTask:
+    """The task whose `model` and `selection` outputs the later stages take.
+
+    Loading models.pretrained, or tuning every candidate family (`tuning.parallelism` at once)
+    and training the best.
+    """
+    if cfg.models.pretrained is not None:
+        return settle(load_pretrained_model(config=config, tracking_uri=tracking_uri,
+                                            run_id=run_id, train=train, plan=plan), "train")
+    # a light helper: only the `default` settings, never the tuning resources or a GPU
+    families = settle(candidate_families(config=config, run_id=run_id, contract=contract), None)
+    with dsl.ParallelFor(items=families.outputs["Output"],
+                         parallelism=cfg.tuning.parallelism) as item:
+        tuned = settle(tune_family(config=config, tracking_uri=tracking_uri, run_id=item.run_id,
+                                   family=item.family, train=train, plan=plan), "tune")
+    return settle(train_model(
+        config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan,
+        family_choices=families.outputs["choices"],
+        tune_results=dsl.Collected(tuned.outputs["result"])), "train")
+
+
 def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
     """Build the training pipeline function for a config.
 
@@ -97,8 +122,7 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
     that model in place of tune and train, `cluster` sets caching, retries, resources and
     Kubernetes settings.
     """
-    cluster, parallelism = cfg.cluster, cfg.tuning.parallelism
-    pretrained = cfg.models.pretrained is not None  # its stage takes tune's and train's place
+    cluster = cfg.cluster
 
     def settle(task: dsl.PipelineTask, stage: str | None) -> dsl.PipelineTask:
         return _settle(task, cluster, stage)
@@ -126,23 +150,8 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
                                               run_id=run_id, train=split.outputs["train"],
                                               contract=model_contract, plan=plan), "cleaning")
         train = cleaning.outputs["cleaned"]
-        if pretrained:
-            trained = settle(load_pretrained_model(
-                config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan),
-                "train")
-        else:
-            # a light helper: only the `default` settings, never the tuning resources or a GPU
-            families = settle(candidate_families(config=config, run_id=run_id,
-                                                 contract=contract), None)
-            with dsl.ParallelFor(items=families.outputs["Output"],
-                                 parallelism=parallelism) as item:
-                tuned = settle(tune_family(config=config, tracking_uri=tracking_uri,
-                                           run_id=item.run_id, family=item.family, train=train,
-                                           plan=plan), "tune")
-            trained = settle(train_model(
-                config=config, tracking_uri=tracking_uri, run_id=run_id, train=train, plan=plan,
-                family_choices=families.outputs["choices"],
-                tune_results=dsl.Collected(tuned.outputs["result"])), "train")
+        trained = _model_task(cfg, settle, config=config, tracking_uri=tracking_uri,
+                              run_id=run_id, contract=contract, train=train, plan=plan)
         model = trained.outputs["model"]
         evaluated = settle(evaluate_model(tracking_uri=tracking_uri, run_id=run_id, model=model,
                                           test=test, plan=plan), "evaluate")

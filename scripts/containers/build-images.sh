@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Build kubecycle's three images (components, mlflow, serving), tagged REGISTRY/NAME:VERSION,
+# and on request components-gpu (after components; it needs PyPI's CUDA build of torch),
 # with docker when a Docker engine answers, else with podman.
 #   usage: build-images.sh REGISTRY VERSION [NAME...]
 # The base is python:3.11-slim-bookworm. Where no registry can be pulled from, a stand-in
@@ -40,7 +41,9 @@ for name in "${names[@]}"; do
   echo "building $registry/$name:$version with $engine"
   log=.containers/build-$name.log
   mkdir -p .containers
-  if ! "$engine" build "${build_args[@]}" -f "images/$name/Dockerfile" \
+  own_args=()  # components-gpu adds PyTorch's CUDA build to the components image built here
+  [ "$name" != components-gpu ] || own_args=(--build-arg "COMPONENTS_IMAGE=$registry/components:$version")
+  if ! "$engine" build "${build_args[@]}" "${own_args[@]}" -f "images/$name/Dockerfile" \
       -t "$registry/$name:$version" . >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "building $name failed (full log: $log)" >&2

@@ -25,6 +25,7 @@ class FamilySpec:
     extra: str | None = None  # the optional install extra that brings that module
     min_rows: int = 0  # the default search tries it only from this many rows
     default: bool = True  # in the default search (subject to min_rows and its package)
+    categorical_codes: bool = False  # categorical columns reach it as integer codes (embeddings)
 
 
 def _f(lo: float, hi: float, log: bool = False) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def _c(*choices: Any) -> dict[str, Any]:
 
 
 MLP_MIN_ROWS = 1000  # below this a neural network rarely beats the tree ensembles
+TORCH_MIN_ROWS = 5000  # the PyTorch network earns its training time on larger tables
 
 _LIGHTGBM_SPACE = {"n_estimators": _i(50, 500, log=True), "learning_rate": _f(0.01, 0.3, log=True),
                    "num_leaves": _i(7, 63, log=True), "min_child_samples": _i(5, 50, log=True),
@@ -49,6 +51,9 @@ _XGBOOST_SPACE = {"n_estimators": _i(50, 500, log=True), "learning_rate": _f(0.0
                   "max_depth": _i(2, 10), "min_child_weight": _f(0.5, 10.0, log=True),
                   "subsample": _f(0.6, 1.0), "colsample_bytree": _f(0.5, 1.0),
                   "reg_lambda": _f(1e-3, 10.0, log=True)}
+_TORCH_SPACE = {"hidden_units": _c(64, 128, 256), "layers": _i(1, 3),
+                "dropout": _f(0.0, 0.3), "learning_rate": _f(3e-4, 3e-2, log=True),
+                "weight_decay": _f(1e-6, 1e-2, log=True), "embedding_dim": _c(4, 8, 16)}
 _MLP_SPACE = {"hidden_layer_sizes": _c(64, 128, 256), "alpha": _f(1e-5, 1e-1, log=True),
               "learning_rate_init": _f(1e-4, 1e-2, log=True)}
 
@@ -81,6 +86,10 @@ _FAMILIES = [
     *_supervised("mlp", "sklearn.neural_network:MLPClassifier",
                  "sklearn.neural_network:MLPRegressor", {"max_iter": 300, "early_stopping": True},
                  _MLP_SPACE, min_rows=MLP_MIN_ROWS),
+    *_supervised("torch", "kubecycle.neural:TabularNetClassifier",
+                 "kubecycle.neural:TabularNetRegressor", {"epochs": 100, "patience": 10},
+                 _TORCH_SPACE, package="torch", extra="torch", min_rows=TORCH_MIN_ROWS,
+                 categorical_codes=True),
     FamilySpec("kmeans", "clustering", "sklearn.cluster:KMeans", {"n_init": "auto"},
                {"n_clusters": _i(2, 10)}),
     FamilySpec("minibatch_kmeans", "clustering", "sklearn.cluster:MiniBatchKMeans",

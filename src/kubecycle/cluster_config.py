@@ -147,6 +147,9 @@ class GpuConfig(_Strict):
     tolerations: list[Toleration] | None = Field(
         None, description="None: tolerate the accelerator's taint (key = accelerator, Exists, "
                           "NoSchedule); [] for none")
+    image: str | None = Field(
+        None, description="image of these stages; default: the components-gpu image of this "
+                          "version (PyTorch's CUDA build for family torch)")
 
     @field_validator("stages")
     @classmethod

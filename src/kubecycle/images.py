@@ -14,3 +14,8 @@ def components_image() -> str:
 def serving_image() -> str:
     """The runtime that serves any exported bento (KUBECYCLE_SERVING_IMAGE overrides)."""
     return SERVING_IMAGE.get() or f"{IMAGE_REGISTRY.get()}/serving:{__version__}"
+
+
+def components_gpu_image() -> str:
+    """The components image with PyTorch's CUDA build, for the stages given a GPU."""
+    return f"{IMAGE_REGISTRY.get()}/components-gpu:{__version__}"

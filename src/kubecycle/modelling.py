@@ -84,11 +84,14 @@ def split_xy(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, pd.
     return frame.drop(columns=[target]), frame[target]
 
 
-def build_preprocessor(plan: FeaturePlan):
+def build_preprocessor(plan: FeaturePlan, categorical_codes: bool = False):
     """The preprocessing Pipeline (ColumnTransformer, optional SelectKBest) for a plan.
 
     Args:
         plan: Which columns go through which encoder.
+        categorical_codes: Every categorical column as its integer code (unknown and missing
+            -1, not scaled) instead of one-hot or scaled ordinal, for estimators that embed
+            them (family torch).
 
     Returns:
         An unfitted scikit-learn Pipeline taking the raw columns.
@@ -119,15 +122,18 @@ def build_preprocessor(plan: FeaturePlan):
         parts.append(("numeric", make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
             numeric))
-    if plan.onehot:
+    def codes():
+        return [*as_text(), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                           encoded_missing_value=-1, dtype=np.float64)]
+
+    onehot, ordinal = ([], [*plan.onehot, *plan.ordinal]) if categorical_codes else (
+        plan.onehot, plan.ordinal)
+    if onehot:
         parts.append(("onehot", make_pipeline(
-            *as_text(), OneHotEncoder(handle_unknown="ignore", sparse_output=False)), plan.onehot))
-    if plan.ordinal:
-        parts.append(("ordinal", make_pipeline(
-            *as_text(),
-            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                           encoded_missing_value=-1, dtype=np.float64),
-            StandardScaler()), plan.ordinal))
+            *as_text(), OneHotEncoder(handle_unknown="ignore", sparse_output=False)), onehot))
+    if ordinal:
+        scaled = [] if categorical_codes else [StandardScaler()]
+        parts.append(("ordinal", make_pipeline(*codes(), *scaled), ordinal))
     if plan.datetime:
         parts.append(("datetime", make_pipeline(
             DatetimeExpander(), SimpleImputer(strategy="median", keep_empty_features=True),
@@ -202,7 +208,7 @@ def make_model(plan: FeaturePlan, spec: FamilySpec, params: dict[str, Any], seed
     """
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("preprocess", build_preprocessor(plan)),
+    return Pipeline([("preprocess", build_preprocessor(plan, spec.categorical_codes)),
                      ("model", make_estimator(spec, params, seed))])
 
 

@@ -114,7 +114,7 @@ def model_code() -> Iterator[list[str]]:
         yield [str(package)]
 
 
-MODEL_MODULES = ("transformers.py", "estimators.py")  # what a pickled model may import
+MODEL_MODULES = ("transformers.py", "estimators.py", "neural.py")  # what a pickled model may import
 _MODEL_CODE_INIT = '''"""kubecycle's transformers and estimators, shipped with a model (MLflow code_paths).
 
 Where kubecycle is installed too, its other modules are found beside these.

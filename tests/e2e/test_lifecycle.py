@@ -56,10 +56,12 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
     assert summary["model"]["family"] in {"logistic_regression", "random_forest",
                                           "gradient_boosting", "lightgbm", "xgboost"}
     ranking = {entry["family"]: entry for entry in summary["model"]["ranking"]}
-    assert list(ranking)[-1] == "mlp" and ranking["mlp"]["skipped"]  # 344 rows: too few
+    skipped = [name for name, entry in ranking.items() if entry.get("skipped")]
+    assert skipped == list(ranking)[-2:] == ["mlp", "torch"]  # 344 rows: too few
     assert "fewer than the 1000 it needs" in ranking["mlp"]["reason"]
+    assert "fewer than the 5000 it needs" in ranking["torch"]["reason"]
     assert all(entry["reason"] == "default search for classification"
-               for name, entry in ranking.items() if name != "mlp")
+               for name, entry in ranking.items() if name not in skipped)
     assert sum("cv_metric" in entry for entry in ranking.values()) == 5
     # explanations name the data's columns, per species, and LIME is compared with SHAP
     assert set(summary["top_features"]) <= set(pd.read_csv(EXAMPLES_DIR / "penguins.csv").columns)
@@ -174,7 +176,8 @@ def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):
 
 
 @pytest.mark.parametrize(("family", "task"), [("xgboost", "classification"),
-                                              ("lightgbm", "regression"), ("mlp", "classification")])
+                                              ("lightgbm", "regression"), ("mlp", "classification"),
+                                              ("torch", "regression")])
 def test_boosted_and_neural_families_end_in_served_predictions(
         tmp_path, mlflow_server, servers, make_mixed, family, task):
     """Each new family through the whole pipeline: tuned, registered, packaged (ONNX verified

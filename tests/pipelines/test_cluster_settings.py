@@ -135,7 +135,9 @@ def test_everything_set_reaches_the_ir(tmp_path):
         if on_gpu:
             assert resources.accelerator.resource_type == "nvidia.com/gpu"
             assert resources.accelerator.resource_count == "1"
+            assert executors[label].image == "ghcr.io/kubecycle/components-gpu:0.1.0", name
         else:
+            assert executors[label].image == "ghcr.io/kubecycle/components:0.1.0", name
             assert not resources.HasField("accelerator"), name
 
         config = k8s[label]

@@ -13,7 +13,8 @@ def test_demo_config_loads_with_defaults():
     assert cfg.data.target == "species"
     assert cfg.resolved_metric("classification") == "f1"
     chosen = [c.family for c in cfg.family_choices("regression", 5000) if c.selected]
-    assert chosen == ["ridge", "random_forest", "gradient_boosting", "lightgbm", "xgboost", "mlp"]
+    assert chosen == ["ridge", "random_forest", "gradient_boosting", "lightgbm", "xgboost", "mlp",
+                      "torch"]
 
 
 def test_minimal_config_and_sql_source():

@@ -3,7 +3,7 @@
 import pytest
 
 from kubecycle import selection
-from kubecycle.catalog import MLP_MIN_ROWS
+from kubecycle.catalog import MLP_MIN_ROWS, TORCH_MIN_ROWS
 from kubecycle.errors import ConfigError
 from kubecycle.selection import choose_families, selected_families
 
@@ -44,3 +44,14 @@ def test_minibatch_kmeans_only_when_configured():
     assert selected_families(choose_families("clustering", 10_000)) == ["kmeans", "gaussian_mixture"]
     [choice] = [c for c in choose_families("clustering", 10) if c.family == "minibatch_kmeans"]
     assert choice.reason == "not in the default search; list it in models.families"
+
+
+def test_the_torch_network_needs_large_data_and_its_extra(monkeypatch):
+    small = {c.family: c for c in choose_families("classification", TORCH_MIN_ROWS - 1)}
+    assert not small["torch"].selected
+    assert small["torch"].reason.startswith(f"{TORCH_MIN_ROWS - 1} rows, fewer than the")
+    assert "torch" in selected_families(choose_families("regression", TORCH_MIN_ROWS))
+    real = selection._installed
+    monkeypatch.setattr(selection, "_installed", lambda module: module != "torch" and real(module))
+    large = {c.family: c for c in choose_families("classification", TORCH_MIN_ROWS)}
+    assert large["torch"].reason == "torch is not installed (pip install 'kubecycle[torch]')"

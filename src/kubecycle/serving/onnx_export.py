@@ -30,6 +30,7 @@ from kubecycle.serving.onnx_feed import (
     is_numeric,
     labels_as_classes,
 )
+from kubecycle.serving.onnx_network import register_network_converters
 from kubecycle.transformers import (
     MISSING_TEXT,
     DatetimeExpander,
@@ -170,7 +171,8 @@ def _register_boosters() -> None:
 def _casts_to_float32(estimator) -> bool:
     """Whether the graph must cast the estimator's features to float32.
 
-    scikit-learn's tree ensembles compare float32 features; the graph must do the same.
+    scikit-learn's tree ensembles compare float32 features, and family torch's network computes
+    in float32; the graph must do the same.
     Histogram gradient boosting compares float64, but onnxruntime's tree kernels only emit
     float32, so it is cast too (the verification decides whether that is exact enough).
     """
@@ -181,8 +183,11 @@ def _casts_to_float32(estimator) -> bool:
     )
     from sklearn.tree import BaseDecisionTree
 
+    from kubecycle.neural import TabularNetClassifier, TabularNetRegressor
+
     if isinstance(estimator, BaseDecisionTree | HistGradientBoostingClassifier
-                  | HistGradientBoostingRegressor) or is_booster(estimator):
+                  | HistGradientBoostingRegressor | TabularNetClassifier
+                  | TabularNetRegressor) or is_booster(estimator):
         return True
     return isinstance(estimator, BaseEnsemble) and isinstance(
         getattr(estimator, "estimator_", None), BaseDecisionTree)
@@ -288,6 +293,7 @@ def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
         raise OnnxUnsupported(f"graph input names collide: {sorted(n for n in names if names.count(n) > 1)}")
     try:
         _register_boosters()
+        register_network_converters()
         prepared = prepare(model)
         options = {id(prepared): {"zipmap": False}} if is_classifier(model) else None
         booster = is_booster(getattr(model, "steps", [(None, model)])[-1][1])
