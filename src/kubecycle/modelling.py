@@ -122,10 +122,6 @@ def build_preprocessor(plan: FeaturePlan, categorical_codes: bool = False):
         parts.append(("numeric", make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
             numeric))
-    def codes():
-        return [*as_text(), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                           encoded_missing_value=-1, dtype=np.float64)]
-
     onehot, ordinal = ([], [*plan.onehot, *plan.ordinal]) if categorical_codes else (
         plan.onehot, plan.ordinal)
     if onehot:
@@ -133,7 +129,10 @@ def build_preprocessor(plan: FeaturePlan, categorical_codes: bool = False):
             *as_text(), OneHotEncoder(handle_unknown="ignore", sparse_output=False)), onehot))
     if ordinal:
         scaled = [] if categorical_codes else [StandardScaler()]
-        parts.append(("ordinal", make_pipeline(*codes(), *scaled), ordinal))
+        parts.append(("ordinal", make_pipeline(
+            *as_text(), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                       encoded_missing_value=-1, dtype=np.float64),
+            *scaled), ordinal))
     if plan.datetime:
         parts.append(("datetime", make_pipeline(
             DatetimeExpander(), SimpleImputer(strategy="median", keep_empty_features=True),
