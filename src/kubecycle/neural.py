@@ -28,6 +28,12 @@ def categorical_code_columns(x: np.ndarray, max_levels: int) -> list[int]:
     return columns
 
 
+def embedding_rows(column: np.ndarray, levels: int) -> np.ndarray:
+    """A code column as embedding rows: -1 (unknown or missing) and unseen codes are row 0."""
+    codes = np.nan_to_num(column, nan=-1.0).astype(np.int64) + 1
+    return np.where((codes < 0) | (codes >= levels), 0, codes)
+
+
 class _TabularNet(BaseEstimator):
     """The shared network: embeddings for code columns, then ReLU layers with dropout."""
 
@@ -52,20 +58,15 @@ class _TabularNet(BaseEstimator):
 
     # --- the numpy forward pass (predictions, serving, the ONNX graph's reference) -----------
 
-    def _codes(self, x: np.ndarray, position: int) -> np.ndarray:
-        """A code column as embedding rows: -1 (unknown or missing) and unseen codes are row 0."""
-        column = np.nan_to_num(x[:, self.categorical_columns_[position]], nan=-1.0)
-        codes = column.astype(np.int64) + 1
-        return np.where((codes < 0) | (codes >= len(self.embeddings_[position])), 0, codes)
-
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "layers_")
         x = np.asarray(X, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features_in_:
             raise ValueError(f"expected {self.n_features_in_} features, got {x.shape}")
         numeric = np.nan_to_num(x[:, self.numeric_columns_])
-        pieces = [numeric] + [table[self._codes(x, k)]
-                              for k, table in enumerate(self.embeddings_)]
+        pieces = [numeric] + [table[embedding_rows(x[:, column], len(table))]
+                              for column, table in zip(self.categorical_columns_,
+                                                       self.embeddings_, strict=True)]
         hidden = np.concatenate(pieces, axis=1)
         for k, (weight, bias) in enumerate(self.layers_):
             hidden = hidden @ weight.T + bias
@@ -119,8 +120,8 @@ class _TabularNet(BaseEstimator):
         self.device_ = self._device(torch)
         net = self._network(torch, cardinalities, len(self.numeric_columns_), outputs)
         net.to(self.device_)
-        self.embeddings_ = [np.zeros((levels, self.embedding_dim)) for levels in cardinalities]
-        codes = np.stack([self._codes(x, k) for k in range(len(cardinalities))], axis=1) \
+        codes = np.stack([embedding_rows(x[:, column], levels) for column, levels
+                          in zip(self.categorical_columns_, cardinalities, strict=True)], axis=1) \
             if cardinalities else np.zeros((len(x), 0), dtype=np.int64)
         numbers = np.nan_to_num(x[:, self.numeric_columns_]).astype(np.float32)
         order = rng.permutation(len(x))
