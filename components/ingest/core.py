@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from kubecycle.config import SqlSource
-from kubecycle.errors import DataSourceError, DataValidationError
+from kubecycle.errors import DataSourceError, DataValidationError, first_line
 from kubecycle.monitoring.window import LabelledWindow, read_window
 
 HTTP_TIMEOUT_SECONDS = 60
@@ -51,7 +51,7 @@ def _parse(payload: bytes | str | Path, fmt: str, name: str) -> pd.DataFrame:
             f"data.source {name} is empty; give a file with a header row and data") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise DataSourceError(
-            f"data.source {name} could not be read as {fmt}: {str(exc).splitlines()[0]}; "
+            f"data.source {name} could not be read as {fmt}: {first_line(exc)}; "
             "check the file format") from None
 
 
@@ -80,7 +80,7 @@ def _read_sql(source: SqlSource) -> pd.DataFrame:
         with engine.connect() as connection:
             return pd.read_sql_query(sqlalchemy.text(source.query), connection)
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = first_line(getattr(exc, "orig", None) or exc)
         raise DataSourceError(f"SQL source {redacted} failed: {reason}; check data.source.sql") from None
     finally:
         engine.dispose()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kubecycle.catalog import Task
-from kubecycle.errors import PretrainedModelError
+from kubecycle.errors import PretrainedModelError, first_line
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -73,13 +73,8 @@ def load_pretrained(source: str, *, trust_pickle: bool = False,
         raise
     except Exception as exc:  # each library raises its own kinds on a damaged file
         raise PretrainedModelError(f"models.pretrained: {path} could not be read as a "
-                                   f"{suffix} model: {_first_line(exc)}") from None
+                                   f"{suffix} model: {first_line(exc) or type(exc).__name__}") from None
     return Pretrained(estimator, kind, source)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _from_mlflow(uri: str, trust_pickle: bool) -> Any:
@@ -108,7 +103,8 @@ def _from_mlflow(uri: str, trust_pickle: bool) -> Any:
     except Exception as exc:
         raise PretrainedModelError(
             f"models.pretrained: MLflow model {uri} could not be loaded as a scikit-learn model "
-            f"({_first_line(exc)}); check the name/version and the tracking URI") from None
+            f"({first_line(exc) or type(exc).__name__}); check the name/version and the "
+            "tracking URI") from None
 
 
 def _from_skops(path: Path, trusted_types: list[str]) -> tuple[Any, str]:

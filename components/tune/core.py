@@ -14,6 +14,7 @@ import pandas as pd
 
 from kubecycle.catalog import FamilySpec, Task, get_family
 from kubecycle.config import KubecycleConfig, ParamSpace
+from kubecycle.errors import first_line
 from kubecycle.modelling import FeaturePlan, TuneResult, make_model, scorer_for, split_xy, to_metric_units
 from kubecycle.settings import TUNE_THREADS
 
@@ -123,7 +124,7 @@ def _objective(search: _Search, on_trial: TrialCallback | None) -> Callable[[Any
                                          search.x, search.y, cv=search.cv, scoring=scorer,
                                          error_score="raise")
         except Exception as exc:
-            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            message = f"{type(exc).__name__}: {first_line(exc)}"
             search.errors.append(message)
             if on_trial:
                 on_trial(trial.number, params, None, message)

@@ -1,6 +1,15 @@
-"""One exception class per failure kind; each message says what was wrong and what to do."""
+"""One exception class per failure kind; each message says what was wrong and what to do.
+
+`first_line` cuts a library's exception to the one line such a message quotes.
+"""
 
 from __future__ import annotations
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ("" when it has none), for one-line errors."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 class KubecycleError(Exception):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kubecycle.errors import DataSourceError, DataValidationError
+from kubecycle.errors import DataSourceError, DataValidationError, first_line
 
 CHUNK_ROWS = 200_000
 TIMESTAMP_COLUMN = "timestamp"
@@ -96,7 +96,7 @@ def _files(source: str | Path):
             return [(filesystem, path) for path in files]
     except (OSError, ValueError) as exc:
         raise DataSourceError(f"--current {source} could not be listed: "
-                              f"{str(exc).splitlines()[0]}; check the URI and the credentials") from None
+                              f"{first_line(exc)}; check the URI and the credentials") from None
     if info.type != fs.FileType.File:
         raise DataSourceError(f"--current {source} not found; give a CSV/Parquet file or a folder")
     return [(filesystem, base)]
@@ -117,7 +117,7 @@ def _chunks_of(filesystem, path: str | Path, rows: int) -> Iterator[pd.DataFrame
             source = filesystem.open_input_stream(str(path)) if filesystem is not None else path
             yield from pd.read_csv(source, chunksize=rows)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataSourceError(f"--current {name} could not be read: {str(exc).splitlines()[0]}") from None
+        raise DataSourceError(f"--current {name} could not be read: {first_line(exc)}") from None
 
 
 def read_window(source: str | Path, since: timedelta | None = None,

@@ -17,7 +17,7 @@ import pandas as pd
 
 import kubecycle
 from kubecycle.contract import DataContract
-from kubecycle.errors import PackagingError
+from kubecycle.errors import PackagingError, first_line
 from kubecycle.modelling import estimator_libraries
 from kubecycle.registry import (
     BENTO_TAG,
@@ -211,7 +211,7 @@ def export_archive(bento_tag: str, destination: str, filename: str) -> str:
             fs.copy_files(local, path, destination_filesystem=target)
         except (OSError, ValueError) as exc:
             raise PackagingError(f"could not upload the bento archive to {uri}: "
-                                 f"{str(exc).splitlines()[0]}; check the URI and the credentials"
+                                 f"{first_line(exc)}; check the URI and the credentials"
                                  ) from None
     return uri
 

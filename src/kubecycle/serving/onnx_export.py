@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubecycle.errors import first_line
 from kubecycle.modelling import is_booster
 from kubecycle.registry import (
     SERVING_RUNTIME_REASON_TAG,
@@ -301,8 +302,7 @@ def convert(model, fields: Mapping[str, Mapping[str, Any]]) -> bytes:
         graph = to_onnx(prepared, initial_types=inputs, options=options, target_opset=opset)
         _restore_input_names(graph, names)
     except Exception as exc:  # skl2onnx raises many types for unsupported parts
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise OnnxUnsupported(f"{type(exc).__name__}: {message}"[:500]) from None
+        raise OnnxUnsupported(f"{type(exc).__name__}: {first_line(exc)}"[:500]) from None
     return graph.SerializeToString()
 
 
