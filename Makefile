@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/drift.py
 	$(PY) bench/serving.py
+	$(PY) bench/quality.py
 
 # The three images, tagged from the package version: with docker when a Docker engine answers,
 # else with podman (installed from Debian); a stand-in base where no registry can be pulled.

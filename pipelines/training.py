@@ -139,8 +139,6 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
         valid = settle(validate_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
                                      raw=raw.outputs["raw"]), "validate")
         clean, contract = valid.outputs["clean"], valid.outputs["contract"]
-        eda = settle(explore_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
-                                  clean=clean, contract=contract), "explore")
         split = settle(split_data(config=config, clean=clean, contract=contract), "split")
         train, test = split.outputs["train"], split.outputs["test"]
         features = settle(plan_features(config=config, tracking_uri=tracking_uri, run_id=run_id,
@@ -150,6 +148,9 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
                                               run_id=run_id, train=split.outputs["train"],
                                               contract=model_contract, plan=plan), "cleaning")
         train = cleaning.outputs["cleaned"]
+        eda = settle(explore_data(config=config, tracking_uri=tracking_uri, run_id=run_id,
+                                  clean=clean, contract=contract,
+                                  cleaning=cleaning.outputs["report"]), "explore")
         trained = _model_task(cfg, settle, config=config, tracking_uri=tracking_uri,
                               run_id=run_id, contract=contract, train=train, plan=plan)
         model = trained.outputs["model"]

@@ -12,9 +12,10 @@ def explore_data(
     run_id: str,
     clean: Input[Dataset],
     contract: Input[Artifact],
+    cleaning: Input[Artifact],
     report: Output[HTML],
 ) -> None:
-    """Write the EDA report as an HTML artifact and log it to MLflow."""
+    """Write the EDA report (with the training-row cleaning counts) as HTML and log it to MLflow."""
     import mlflow
 
     from kubecycle.artifacts import read_json, read_table
@@ -23,7 +24,8 @@ def explore_data(
     from kubecycle.tracking import connect
 
     result = build_eda_report(read_table(clean.path),
-                              DataContract.from_dict(read_json(contract.path)), report.path)
+                              DataContract.from_dict(read_json(contract.path)), report.path,
+                              cleaning=read_json(cleaning.path))
     report.metadata["rows_profiled"] = result.rows_profiled
     connect(tracking_uri)
     mlflow.MlflowClient().log_artifact(run_id, report.path, "reports/eda")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,17 +42,34 @@ def _correlation_html(frame: pd.DataFrame, contract: DataContract) -> str:
     return "<h2>Spearman correlations (numeric columns)</h2>" + corr.to_html()
 
 
-def build_eda_report(frame: pd.DataFrame, contract: DataContract, out_path: str | Path
-                     ) -> EdaResult:
+def _cleaning_html(cleaning: dict[str, Any] | None) -> str:
+    """The training-row filters: rows before and after, and each filter's counts."""
+    if not cleaning:
+        return ""
+    rows = []
+    for name in ("outliers", "label_noise"):
+        counts = cleaning.get(name) or {}
+        by_column = ", ".join(f"{column}: {n}" for column, n in (counts.get("by_column") or {}).items())
+        rows.append({"filter": name, "method": counts.get("method"), "action": counts.get("action"),
+                     "flagged": counts.get("flagged"), "dropped": counts.get("dropped"),
+                     "flagged by column": by_column})
+    table = pd.DataFrame(rows).to_html(index=False, na_rep="")
+    return (f"<h2>Cleaning (training rows)</h2><p>{cleaning.get('rows_before')} training rows "
+            f"before, {cleaning.get('rows_after')} after the filters.</p>{table}")
+
+
+def build_eda_report(frame: pd.DataFrame, contract: DataContract, out_path: str | Path,
+                     cleaning: dict[str, Any] | None = None) -> EdaResult:
     """Write an HTML EDA report of the data set.
 
     It shows statistics, missing values and distributions (Evidently's DataSummaryPreset), then
-    target balance and correlations.
+    target balance, correlations and, when given, the training-row cleaning counts.
 
     Args:
         frame: The cleaned data set.
         contract: Its data contract (target, task, column kinds).
         out_path: The HTML file to write.
+        cleaning: The cleaning stage's counts (summary.json's `cleaning`), if it ran.
 
     Returns:
         The report's path and the rows it profiled (a bounded, seeded sample).
@@ -64,7 +82,8 @@ def build_eda_report(frame: pd.DataFrame, contract: DataContract, out_path: str 
     sample = frame.sample(MAX_REPORT_ROWS, random_state=0) if len(frame) > MAX_REPORT_ROWS else frame
     snapshot = Report([DataSummaryPreset()]).run(current_data=sample, reference_data=None)
     snapshot.save_html(str(out_path))
-    extra = _target_balance_html(sample, contract) + _correlation_html(sample, contract)
+    extra = (_target_balance_html(sample, contract) + _correlation_html(sample, contract)
+             + _cleaning_html(cleaning))
     if extra:
         text = out_path.read_text()
         section = f'<section style="font-family:sans-serif;margin:2em">{extra}</section>'

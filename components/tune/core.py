@@ -54,6 +54,20 @@ def _suggest(trial, spaces: dict[str, ParamSpace]) -> dict[str, Any]:
     return params
 
 
+def _start(spec: FamilySpec, spaces: dict[str, ParamSpace]) -> dict[str, Any]:
+    """The family's default parameters that lie in the (possibly user-set) spaces."""
+    start = {}
+    for name, value in spec.start.items():
+        space = spaces.get(name)
+        if space is None:
+            continue
+        inside = (value in space.choices if space.type == "categorical"
+                  else space.low <= value <= space.high)
+        if inside:
+            start[name] = value
+    return start
+
+
 def _sampler(strategy: str, spaces: dict[str, ParamSpace], seed: int, trials: int):
     import optuna
 
@@ -187,6 +201,9 @@ def search_family(
     study = optuna.create_study(direction="maximize",
                                 sampler=_sampler(cfg.tuning.strategy, search.spaces, search.seed,
                                                  trials))
+    start = _start(search.spec, search.spaces)
+    if start and cfg.tuning.strategy != "grid":
+        study.enqueue_trial(start)  # trial 0: the out-of-the-box model, the floor of the search
     threads = TUNE_THREADS.get()
     with threadpool_limits(threads) if threads else contextlib.nullcontext():
         study.optimize(_objective(search, on_trial), n_trials=trials,

@@ -26,6 +26,9 @@ class FamilySpec:
     min_rows: int = 0  # the default search tries it only from this many rows
     default: bool = True  # in the default search (subject to min_rows and its package)
     categorical_codes: bool = False  # categorical columns reach it as integer codes (embeddings)
+    # the search's first trial: the library's defaults (clipped to the space), so a search
+    # never ends below the family's out-of-the-box model
+    start: dict[str, Any] = field(default_factory=dict)
 
 
 def _f(lo: float, hi: float, log: bool = False) -> dict[str, Any]:
@@ -54,6 +57,14 @@ _XGBOOST_SPACE = {"n_estimators": _i(50, 500, log=True), "learning_rate": _f(0.0
 _TORCH_SPACE = {"hidden_units": _c(64, 128, 256), "layers": _i(1, 3),
                 "dropout": _f(0.0, 0.3), "learning_rate": _f(3e-4, 3e-2, log=True),
                 "weight_decay": _f(1e-6, 1e-2, log=True), "embedding_dim": _c(4, 8, 16)}
+_LIGHTGBM_START = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31,
+                   "min_child_samples": 20, "subsample": 1.0, "colsample_bytree": 1.0,
+                   "reg_lambda": 1e-3}
+_XGBOOST_START = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6,
+                  "min_child_weight": 1.0, "subsample": 1.0, "colsample_bytree": 1.0,
+                  "reg_lambda": 1.0}
+_TORCH_START = {"hidden_units": 128, "layers": 2, "dropout": 0.1, "learning_rate": 1e-3,
+                "weight_decay": 1e-5, "embedding_dim": 8}
 _MLP_SPACE = {"hidden_layer_sizes": _c(64, 128, 256), "alpha": _f(1e-5, 1e-1, log=True),
               "learning_rate_init": _f(1e-4, 1e-2, log=True)}
 
@@ -67,29 +78,33 @@ def _supervised(name: str, classifier: str, regressor: str, fixed: dict[str, Any
 _FAMILIES = [
     FamilySpec("logistic_regression", "classification",
                "sklearn.linear_model:LogisticRegression", {"max_iter": 2000},
-               {"C": _f(1e-3, 1e2, log=True)}),
+               {"C": _f(1e-3, 1e2, log=True)}, start={"C": 1.0}),
     FamilySpec("ridge", "regression", "sklearn.linear_model:Ridge", {},
-               {"alpha": _f(1e-3, 1e3, log=True)}),
+               {"alpha": _f(1e-3, 1e3, log=True)}, start={"alpha": 1.0}),
     *_supervised("random_forest", "sklearn.ensemble:RandomForestClassifier",
                  "sklearn.ensemble:RandomForestRegressor", {"n_jobs": 1},
                  {"n_estimators": _i(50, 300), "max_depth": _i(2, 20),
-                  "min_samples_leaf": _i(1, 10)}),
+                  "min_samples_leaf": _i(1, 10)},
+                 start={"n_estimators": 100, "max_depth": 20, "min_samples_leaf": 1}),
     *_supervised("gradient_boosting", "sklearn.ensemble:HistGradientBoostingClassifier",
                  "sklearn.ensemble:HistGradientBoostingRegressor", {},
                  {"learning_rate": _f(0.01, 0.3, log=True), "max_depth": _i(2, 10),
-                  "max_iter": _i(50, 300)}),
+                  "max_iter": _i(50, 300)},
+                 start={"learning_rate": 0.1, "max_depth": 10, "max_iter": 100}),
     *_supervised("lightgbm", "lightgbm:LGBMClassifier", "lightgbm:LGBMRegressor",
                  {"n_jobs": 1, "verbose": -1, "subsample_freq": 1}, _LIGHTGBM_SPACE,
-                 package="lightgbm"),
+                 package="lightgbm", start=_LIGHTGBM_START),
     *_supervised("xgboost", "kubecycle.estimators:XGBLabelClassifier", "xgboost:XGBRegressor",
-                 {"n_jobs": 1, "tree_method": "hist"}, _XGBOOST_SPACE, package="xgboost"),
+                 {"n_jobs": 1, "tree_method": "hist"}, _XGBOOST_SPACE, package="xgboost",
+                 start=_XGBOOST_START),
     *_supervised("mlp", "sklearn.neural_network:MLPClassifier",
                  "sklearn.neural_network:MLPRegressor", {"max_iter": 300, "early_stopping": True},
-                 _MLP_SPACE, min_rows=MLP_MIN_ROWS),
+                 _MLP_SPACE, min_rows=MLP_MIN_ROWS,
+                 start={"hidden_layer_sizes": 128, "alpha": 1e-4, "learning_rate_init": 1e-3}),
     *_supervised("torch", "kubecycle.neural:TabularNetClassifier",
                  "kubecycle.neural:TabularNetRegressor", {"epochs": 100, "patience": 10},
                  _TORCH_SPACE, package="torch", extra="torch", min_rows=TORCH_MIN_ROWS,
-                 categorical_codes=True),
+                 categorical_codes=True, start=_TORCH_START),
     FamilySpec("kmeans", "clustering", "sklearn.cluster:KMeans", {"n_init": "auto"},
                {"n_clusters": _i(2, 10)}),
     FamilySpec("minibatch_kmeans", "clustering", "sklearn.cluster:MiniBatchKMeans",

@@ -69,3 +69,33 @@ def test_local_runs_cap_the_tune_thread_pools(penguins, monkeypatch):
     search_family(cfg, plan, "gradient_boosting", frame,
                 on_trial=lambda *_: seen.extend(p["num_threads"] for p in threadpool_info()))
     assert seen and set(seen) == {1}
+
+
+def test_first_trial_is_the_library_default_so_the_search_never_ends_below_it(penguins):
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from kubecycle.catalog import get_family
+    from kubecycle.modelling import make_model, scorer_for
+
+    cfg, plan, frame = _setup(penguins, "species", tuning={"trials": 3, "strategy": "bayesian"})
+    seen = []
+    result = search_family(cfg, plan, "lightgbm", frame,
+                           on_trial=lambda n, p, v, e: seen.append((p, v)))
+    spec = get_family("classification", "lightgbm")
+    assert seen[0][0] == spec.start
+    x, y = frame.drop(columns=["species"]), frame["species"]
+    folds = StratifiedKFold(n_splits=cfg.tuning.cv_folds, shuffle=True, random_state=cfg.split.seed)
+    default = cross_val_score(make_model(plan, spec, spec.start, cfg.split.seed), x, y, cv=folds,
+                              scoring=scorer_for("f1")).mean()
+    assert seen[0][1] == pytest.approx(default)
+    assert result.cv_metric >= default
+
+
+def test_defaults_outside_a_user_space_are_drawn_from_it(penguins):
+    cfg, plan, frame = _setup(penguins, "species", tuning={"trials": 1, "strategy": "random"},
+                              models={"search_spaces": {"logistic_regression": {
+                                  "C": {"type": "float", "low": 5.0, "high": 10.0}}}})
+    seen = []
+    search_family(cfg, plan, "logistic_regression", frame,
+                  on_trial=lambda n, p, v, e: seen.append(p))
+    assert 5.0 <= seen[0]["C"] <= 10.0  # the default C=1 lies outside the user's space
