@@ -257,6 +257,40 @@ def serve_(
     serve(servable.bento_tag, port, host, inference_log)  # becomes `bentoml serve`
 
 
+@app.command()
+def predict(
+    input_: Annotated[str, typer.Option(
+        "--input", help="CSV/Parquet file, a folder of them, or an s3:// / gs:// URI")],
+    output: Annotated[str, typer.Option(
+        "--output", "-o", help=".csv or .parquet file (path or URI); rejected rows go to "
+                               "<output>.rejects.<suffix>")],
+    config: ConfigArg = None,
+    model: ModelOption = "",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score files in chunks with a registered version (batch inference)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kubecycle.components.score.core import score_batch
+
+    try:
+        cfg = _load(config)
+        _connect_tracking(tracking_uri)
+        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("rows"), TimeElapsedColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as progress:
+            bar = progress.add_task("scoring", total=None)
+            result = score_batch(cfg, input_, output, model, on_progress=lambda done, total:
+                                 progress.update(bar, completed=done, total=total))
+    except KubecycleError as exc:
+        _fail(exc)
+    rate = result.rows / result.seconds if result.seconds else 0.0
+    out.print(f"{result.model_name} v{result.model_version} ({result.runtime}): scored "
+              f"{result.scored} of {result.rows} rows in {result.seconds:.1f} s "
+              f"({rate:,.0f} rows/s) -> {result.output}; {result.rejected} rejected -> "
+              f"{result.rejects}", highlight=False, soft_wrap=True)
+
+
 @app.command("monitor")
 def monitor_(
     config: ConfigArg = None,

@@ -205,6 +205,21 @@ class MonitoringConfig(_Strict):
         20_000, ge=100, description="rows of reference and window in Evidently's HTML report")
 
 
+class ScoringConfig(_Strict):
+    """`kubecycle predict`: batch scoring of files with a registered version."""
+
+    id_columns: list[str] = Field(
+        default_factory=list,
+        description="input columns copied to the output beside the predictions (default: all)")
+    chunk_rows: int = Field(50_000, ge=1, description="rows read, checked and scored at a time")
+    max_reject_share: float = Field(
+        0.01, ge=0.0, le=1.0,
+        description="share of input rows breaking the contract above which the run fails")
+    runtime: Literal["auto", "sklearn"] = Field(
+        "auto", description="auto: ONNX Runtime when the graph reproduces the version's "
+                            "predictions on its test rows; sklearn: the Pipeline")
+
+
 class DeployConfig(_Strict):
     """`kubecycle deploy`: where the serving manifests go and where they fetch the bento."""
 
@@ -241,6 +256,7 @@ class KubecycleConfig(_Strict):
     mlflow: MlflowConfig = MlflowConfig()
     output_dir: str | None = Field(None, description="where summary.json and reports go")
     monitoring: MonitoringConfig = MonitoringConfig()
+    scoring: ScoringConfig = ScoringConfig()
     deploy: DeployConfig = DeployConfig()
     cluster: ClusterConfig = Field(
         default_factory=ClusterConfig, exclude=True,

@@ -95,6 +95,17 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
                                 f"tags.mlflow.parentRunId = '{summary['run_id']}'")
     assert len(trials) == 40  # 5 families x the default 8 trials, each a nested run
 
+    # batch scoring with the champion: a progress bar off a terminal stays quiet
+    scored = kubecycle("predict", "--input", str(EXAMPLES_DIR / "penguins.csv"), "--output",
+                       str(tmp_path / "scores.parquet"), cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert re.search(r"penguins-species v1 \(onnx\): scored 344 of 344 rows in .* -> .*"
+                     r"scores.parquet; 0 rejected", scored.stdout.replace("\n", " "))
+    assert pd.read_parquet(tmp_path / "scores.parquet")["prediction"].notna().all()
+    refused = kubecycle("predict", "--input", "nowhere.csv", "--output", "s.csv", cwd=tmp_path)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "error: --input nowhere.csv not found" in refused.stderr
+
     # the feedback loop on the same store: a healthy window, then drift that retrains
     penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
     window = penguins.sample(400, replace=True, random_state=3)

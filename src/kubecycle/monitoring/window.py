@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from kubecycle.errors import DataSourceError, DataValidationError, first_line
+from kubecycle.errors import DataValidationError
+from kubecycle.tables import PARQUET_SUFFIXES, table_chunks, table_files
 
 CHUNK_ROWS = 200_000
 TIMESTAMP_COLUMN = "timestamp"
@@ -67,59 +68,6 @@ def parse_window(text: str | None) -> timedelta | None:
     return timedelta(**{units[unit]: value})
 
 
-def _local_files(source: Path) -> list[Path]:
-    if source.is_dir():
-        files = sorted(p for p in source.rglob("*.parquet") if not p.name.startswith("."))
-        if not files:
-            raise DataSourceError(f"--current {source} holds no .parquet files")
-        return files
-    if not source.is_file():
-        raise DataSourceError(f"--current {source} not found; give a CSV/Parquet file or a folder")
-    return [source]
-
-
-def _files(source: str | Path):
-    """(filesystem or None for local disk, path) of every file of the window."""
-    if "://" not in str(source):
-        return [(None, path) for path in _local_files(Path(source))]
-    from pyarrow import fs
-
-    try:
-        filesystem, base = fs.FileSystem.from_uri(str(source))
-        info = filesystem.get_file_info(base)
-        if info.type == fs.FileType.Directory:
-            found = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
-            files = sorted(i.path for i in found if i.type == fs.FileType.File
-                           and i.base_name.endswith(".parquet") and not i.base_name.startswith("."))
-            if not files:
-                raise DataSourceError(f"--current {source} holds no .parquet files")
-            return [(filesystem, path) for path in files]
-    except (OSError, ValueError) as exc:
-        raise DataSourceError(f"--current {source} could not be listed: "
-                              f"{first_line(exc)}; check the URI and the credentials") from None
-    if info.type != fs.FileType.File:
-        raise DataSourceError(f"--current {source} not found; give a CSV/Parquet file or a folder")
-    return [(filesystem, base)]
-
-
-def _chunks_of(filesystem, path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
-    name = f"{filesystem.type_name}://{path}" if filesystem is not None else str(path)
-    try:
-        if str(path).lower().endswith((".parquet", ".pq")):
-            import pyarrow.parquet as pq
-
-            source = filesystem.open_input_file(str(path)) if filesystem is not None else path
-            # pre_buffer=False: Arrow otherwise keeps every read row group buffered (memory
-            # would grow with the window)
-            for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
-        else:
-            source = filesystem.open_input_stream(str(path)) if filesystem is not None else path
-            yield from pd.read_csv(source, chunksize=rows)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataSourceError(f"--current {name} could not be read: {first_line(exc)}") from None
-
-
 def read_window(source: str | Path, since: timedelta | None = None,
                 rows: int = CHUNK_ROWS, now: datetime | None = None) -> Iterator[pd.DataFrame]:
     """Yield the window in chunks of at most `rows` rows.
@@ -128,12 +76,12 @@ def read_window(source: str | Path, since: timedelta | None = None,
     yielded.
     """
     cutoff = (now or datetime.now(UTC)) - since if since else None
-    for filesystem, path in _files(source):
-        for chunk in _chunks_of(filesystem, path, rows):
+    for file in table_files(source, "--current", PARQUET_SUFFIXES):
+        for chunk in table_chunks(file, rows, "--current"):
             if cutoff is not None:
                 if TIMESTAMP_COLUMN not in chunk.columns:
                     raise DataValidationError(
-                        f"--window needs a {TIMESTAMP_COLUMN!r} column; {path} has none")
+                        f"--window needs a {TIMESTAMP_COLUMN!r} column; {file.name} has none")
                 stamps = pd.to_datetime(chunk[TIMESTAMP_COLUMN], utc=True, errors="coerce")
                 chunk = chunk[stamps >= cutoff]
             if len(chunk):

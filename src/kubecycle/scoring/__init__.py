@@ -1,0 +1,1 @@
+"""Batch scoring runtime: per-row contract checks, the predictor, the atomic output writer."""
