@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,10 @@ out = Console()
 
 ConfigArg = Annotated[Path | None, typer.Argument(
     help="YAML config; default: the shipped Palmer penguins demo")]
+ModelOption = Annotated[str, typer.Option(
+    "--model", help="NAME@ALIAS or NAME/VERSION (default: the config's model @champion)")]
+TrackingOption = Annotated[str | None, typer.Option(
+    help="MLflow server; default: the local store under KUBECYCLE_HOME")]
 
 
 @app.callback()
@@ -131,6 +136,17 @@ def run(
     out.print(_summary_table(summary))
 
 
+class Pipeline(StrEnum):
+    """The pipelines compile and submit know."""
+
+    training = "training"
+    scoring = "scoring"
+
+
+PipelineOption = Annotated[Pipeline, typer.Option(
+    "--pipeline", help="training, or scoring (batch scoring of --input into --output)")]
+
+
 @app.command("compile")
 def compile_(
     config: ConfigArg = None,
@@ -138,15 +154,32 @@ def compile_(
         "pipeline.yaml"),
     tracking_uri: Annotated[str, typer.Option(help="MLflow URI the cluster tasks use")] = (
         "http://kubecycle-mlflow.mlops:5000"),
+    pipeline: PipelineOption = Pipeline.training,
 ) -> None:
-    """Compile the training pipeline to KFP IR YAML for a Kubeflow cluster."""
+    """Compile the training (or batch scoring) pipeline to KFP IR YAML for a Kubeflow cluster."""
     from kubecycle.pipelines.run import compile_pipeline
 
     try:
-        path = compile_pipeline(_load(config), output, tracking_uri)
+        path = compile_pipeline(_load(config), output, tracking_uri, pipeline.value)
     except KubecycleError as exc:
         _fail(exc)
     out.print(f"compiled {path}")
+
+
+def _scoring_arguments(pipeline: str, source: str | None, destination: str | None,
+                       model: str) -> dict[str, str] | None:
+    """The scoring pipeline's arguments (None for training); --input/--output belong to scoring."""
+    from kubecycle.errors import ConfigError
+
+    given = [f"--{name}" for name, value in (("input", source), ("output", destination),
+                                             ("model", model)) if value]
+    if pipeline == "training":
+        if given:
+            raise ConfigError(f"{' and '.join(given)}: only with --pipeline scoring")
+        return None
+    if not source or not destination:
+        raise ConfigError("--pipeline scoring needs --input and --output (URIs the pods reach)")
+    return {"source": source, "destination": destination, "model": model}
 
 
 @app.command()
@@ -167,8 +200,14 @@ def submit(
         "http://kubecycle-mlflow.mlops:5000"),
     namespace: Annotated[str | None, typer.Option(
         help="profile namespace of a multi-user KFP")] = None,
+    pipeline: PipelineOption = Pipeline.training,
+    input_: Annotated[str | None, typer.Option(
+        "--input", help="scoring: file, folder or URI the cluster's pods read")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", help="scoring: .csv/.parquet file or URI the cluster's pods write")] = None,
+    model: ModelOption = "",
 ) -> None:
-    """Compile the training pipeline and submit it to Kubeflow Pipelines (one run or a schedule)."""
+    """Compile the training (or scoring) pipeline, submit it to KFP (one run or a schedule)."""
     from kubecycle.pipelines.submit import SubmitResult
     from kubecycle.pipelines.submit import submit as submit_pipeline
 
@@ -184,9 +223,11 @@ def submit(
             err.print(f"waiting for run {result.run_id} (at most {timeout:g} s)", highlight=False)
 
     try:
+        scoring = _scoring_arguments(pipeline.value, input_, output, model)
         result = submit_pipeline(
             _load(config), host, experiment=experiment, schedule=schedule, wait=wait, timeout=timeout,
-            token=token, tracking_uri=tracking_uri, namespace=namespace, on_submitted=on_submitted)
+            token=token, tracking_uri=tracking_uri, namespace=namespace, on_submitted=on_submitted,
+            scoring=scoring)
     except KubecycleError as exc:
         _fail(exc)
     if result.state:
@@ -201,12 +242,6 @@ def _connect_tracking(tracking_uri: str | None) -> str | None:
     uri = tracking_uri or tracking_uri_from_env()
     connect(uri or local_store_uri(kubecycle_home()))
     return uri
-
-
-ModelOption = Annotated[str, typer.Option(
-    "--model", help="NAME@ALIAS or NAME/VERSION (default: the config's model @champion)")]
-TrackingOption = Annotated[str | None, typer.Option(
-    help="MLflow server; default: the local store under KUBECYCLE_HOME")]
 
 
 @app.command()

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from kubecycle.config import KubecycleConfig
 from kubecycle.errors import PipelineRunError
@@ -308,16 +308,23 @@ def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:
             client.set_terminated(run.info.run_id, "FAILED")
 
 
+PipelineName = Literal["training", "scoring"]
+
+
 def compile_pipeline(cfg: KubecycleConfig, output_path: str | Path,
-                     tracking_uri: str = "http://kubecycle-mlflow.mlops:5000") -> Path:
-    """Compile the training pipeline to KFP IR YAML with the config baked in as default."""
+                     tracking_uri: str = "http://kubecycle-mlflow.mlops:5000",
+                     pipeline: PipelineName = "training") -> Path:
+    """Compile the training (or batch scoring) pipeline to KFP IR YAML, the config baked in."""
     from kfp import compiler
 
-    from kubecycle.pipelines.training import build_training_pipeline
+    if pipeline == "scoring":
+        from kubecycle.pipelines.scoring import build_scoring_pipeline as build
+    else:
+        from kubecycle.pipelines.training import build_training_pipeline as build
 
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(
-        build_training_pipeline(cfg), str(output_path),
+        build(cfg), str(output_path),
         pipeline_parameters={"config": cfg.to_json(), "tracking_uri": tracking_uri})
     return output_path

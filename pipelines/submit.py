@@ -196,9 +196,9 @@ def _ui(host: str) -> str:
 
 
 def _create(client: Any, host: str, package: str, experiment: str, namespace: str | None,
-            cron: str | None, arguments: dict[str, str]) -> SubmitResult:
+            cron: str | None, arguments: dict[str, str], pipeline: str) -> SubmitResult:
     """Get or create the experiment, then create the run (or the recurring run for cron)."""
-    name = f"kubecycle-training {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+    name = f"kubecycle-{pipeline} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
     with _api_errors(host, f"get or create experiment {experiment!r}"):
         experiment_id = client.create_experiment(name=experiment, namespace=namespace).experiment_id
     if cron is None:
@@ -210,7 +210,8 @@ def _create(client: Any, host: str, package: str, experiment: str, namespace: st
                             run_id=run.run_id)
     with _api_errors(host, "create the recurring run"):
         recurring = client.create_recurring_run(
-            experiment_id=experiment_id, job_name=f"kubecycle-training ({cron})",
+            experiment_id=experiment_id, job_name=f"kubecycle-{pipeline} ({cron})",
+            params=arguments,
             cron_expression=cron, pipeline_package_path=package, max_concurrency=1,
             no_catchup=True, enabled=True)
     return SubmitResult(experiment, experiment_id,
@@ -251,8 +252,9 @@ def submit(
     poll_seconds: float = 5.0,
     on_submitted: Callable[[SubmitResult], None] | None = None,
     labelled: LabelledWindow | None = None,
+    scoring: dict[str, str] | None = None,
 ) -> SubmitResult:
-    """Compile the training pipeline and submit it to the KFP API at host.
+    """Compile the training (or batch scoring) pipeline and submit it to the KFP API at host.
 
     Args:
         cfg: the validated config, baked into the pipeline as the `config` default.
@@ -268,6 +270,8 @@ def submit(
         on_submitted: called once the run exists, before waiting.
         labelled: labelled rows of a monitored window to add to the training data (one run
             only: a schedule trains on the configured data).
+        scoring: submit the batch scoring pipeline instead, with these arguments: `source`,
+            `destination` and optionally `model` (URIs the cluster's pods reach).
     """
     from kubecycle.pipelines.run import compile_pipeline
     from kubecycle.pipelines.training import labelled_arguments
@@ -283,12 +287,15 @@ def submit(
         raise SubmitError(f"KFP at {host} is multi-user; pass --namespace (your profile namespace)")
     with tempfile.TemporaryDirectory(prefix="kubecycle-submit-") as folder:
         extra = {"tracking_uri": tracking_uri} if tracking_uri else {}
-        package = str(compile_pipeline(cfg, Path(folder) / "pipeline.yaml", **extra))
+        pipeline = "scoring" if scoring is not None else "training"
+        package = str(compile_pipeline(cfg, Path(folder) / "pipeline.yaml", pipeline=pipeline,
+                                       **extra))
         with contextlib.redirect_stdout(io.StringIO()):  # kfp prints its own links; we return ours
             with _api_errors(host, "connect"):
                 client = _client(host, token, namespace)
-            result = _create(client, host, package, experiment, namespace, cron,
-                             labelled_arguments(labelled))
+            arguments = scoring if scoring is not None else labelled_arguments(labelled)
+            result = _create(client, host, package, experiment, namespace, cron, arguments,
+                             pipeline)
     if on_submitted is not None:
         on_submitted(result)
     return _wait(client, host, result, timeout, poll_seconds) if wait else result

@@ -45,7 +45,7 @@ def labelled_arguments(labelled: "LabelledWindow | None") -> dict[str, str]:
             "labelled_until": labelled.until}
 
 
-def _settle(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None = None
+def settle_task(task: dsl.PipelineTask, cluster: "ClusterConfig", stage: str | None = None
             ) -> dsl.PipelineTask:
     """Apply the config's cluster settings to a task of the given stage.
 
@@ -125,7 +125,7 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
     cluster = cfg.cluster
 
     def settle(task: dsl.PipelineTask, stage: str | None) -> dsl.PipelineTask:
-        return _settle(task, cluster, stage)
+        return settle_task(task, cluster, stage)
 
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="kubecycle: ingest, validate, explore, split, features, tune, "

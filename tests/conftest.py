@@ -77,6 +77,35 @@ def make_mixed():
     return mixed_frame
 
 
+def register_model(frame: pd.DataFrame, server: str, name: str, target: str, task: str,
+                   metric: str, family: str) -> pd.DataFrame:
+    """Train a family with its default parameters, register it (the gate promotes a first
+    version) and return the held-out feature rows."""
+    from kubecycle.components.features.core import plan_columns
+    from kubecycle.components.register.core import register_version
+    from kubecycle.components.split.core import split_frame
+    from kubecycle.components.track.core import start_parent_run
+    from kubecycle.components.train.core import fit_final, select_best
+    from kubecycle.components.validate.core import clean
+    from kubecycle.config import parse_config
+    from kubecycle.evaluation import evaluate_model
+    from kubecycle.modelling import TuneResult
+
+    cfg = parse_config({"data": {"source": "x.csv", "target": target},
+                        "mlflow": {"model_name": name}})
+    run_id = start_parent_run(cfg, server)
+    cleaned = clean(frame, target)
+    train, test = split_frame(cleaned.frame, target, task, 0.3, 0)
+    plan = plan_columns(cleaned.contract, cfg.features)
+    model = fit_final(plan, select_best([TuneResult(family, metric, {}, 0, 0)]), train, 0)
+    metrics = evaluate_model(model, test, target, task).metrics
+    register_version(model, run_id=run_id, model_name=name, task=task, metric=metric,
+                     test_metrics=metrics, train=train, test=test, target=target,
+                     contract=cleaned.contract.with_inputs(plan.dropped), seed=0,
+                     min_score=None, min_improvement=0.0)
+    return test.drop(columns=target)
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> str:
     """A real `mlflow server` process on 127.0.0.1 for the whole session."""

@@ -16,7 +16,7 @@ from kubecycle.config_base import Strict as _Strict
 # Stages the cluster settings address (the component folders); a task takes its stage's
 # settings, `default` applies to every task.
 CLUSTER_STAGES = ("track", "ingest", "validate", "explore", "split", "features", "cleaning",
-                  "tune", "train", "evaluate", "explain", "register", "package")
+                  "tune", "train", "evaluate", "explain", "register", "package", "score")
 # Requests today's heavy stages get unless the config says otherwise.
 DEFAULT_STAGE_RESOURCES: dict[str, dict[str, str]] = {
     "tune": {"cpu_request": "1", "memory_request": "2Gi"},

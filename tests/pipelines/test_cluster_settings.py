@@ -15,7 +15,7 @@ from kubecycle.cluster_config import CLUSTER_STAGES
 from kubecycle.config import parse_config
 from kubecycle.errors import ConfigError
 from kubecycle.pipelines.run import compile_pipeline
-from kubecycle.pipelines.training import _settle
+from kubecycle.pipelines.training import settle_task
 
 DATA = {"source": "s3://bucket/data.csv", "target": "y"}
 TASK_STAGE = {"start-run": "track", "summarize-run": "track", "ingest-data": "ingest",
@@ -197,7 +197,7 @@ def test_cluster_settings_leave_local_runs_alone(tmp_path):
 
     @dsl.pipeline
     def tiny(text: str) -> str:
-        return _settle(echo(text=text), cluster, "train").output
+        return settle_task(echo(text=text), cluster, "train").output
 
     kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
                    pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
@@ -240,5 +240,6 @@ def test_bad_cluster_settings_name_the_key(cluster, named):
     assert named in str(caught.value)
 
 
-def test_every_stage_the_dag_uses_is_configurable():
-    assert {s for s in TASK_STAGE.values() if s} == set(CLUSTER_STAGES)
+def test_every_stage_the_dags_use_is_configurable():
+    scoring = {"score-files": "score"}
+    assert {s for s in {**TASK_STAGE, **scoring}.values() if s} == set(CLUSTER_STAGES)

@@ -202,3 +202,36 @@ def test_cli_unreachable_host_is_one_error_line():
     assert len(lines) == 1 and lines[0].startswith(f"error: KFP API at {host} is unreachable"), lines
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, SubmitError)  # handled, not raised through
+
+
+def test_scoring_submits_its_pipeline_with_the_files_as_arguments(kfp_api, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {source: s3://bucket/data.csv, target: species}\n")
+    result = CliRunner().invoke(app, ["submit", str(config), "--host", kfp_api.url,
+                                      "--pipeline", "scoring", "--input", "s3://b/in/",
+                                      "--output", "s3://b/out/scores.parquet",
+                                      "--model", "penguins@champion"])
+    assert result.exit_code == 0, result.output
+    [run] = kfp_api.sent("POST", f"{API}/runs")
+    assert _spec(run.body).pipeline_info.name == "kubecycle-scoring"
+    assert run.body["runtime_config"]["parameters"] == {
+        "source": "s3://b/in/", "destination": "s3://b/out/scores.parquet",
+        "model": "penguins@champion"}
+
+
+def test_a_scoring_schedule_carries_the_arguments_too(kfp_api, cfg):
+    submit(cfg, kfp_api.url, schedule="0 2 * * *",
+           scoring={"source": "s3://b/in/", "destination": "s3://b/out.csv", "model": ""})
+    [recurring] = kfp_api.sent("POST", f"{API}/recurringruns")
+    assert _spec(recurring.body).pipeline_info.name == "kubecycle-scoring"
+    assert recurring.body["runtime_config"]["parameters"]["destination"] == "s3://b/out.csv"
+
+
+@pytest.mark.parametrize(("args", "problem"), [
+    (["--input", "a.csv"], "--input: only with --pipeline scoring"),
+    (["--pipeline", "scoring", "--input", "a.csv"], "--pipeline scoring needs --input and --output"),
+])
+def test_scoring_options_are_checked_before_contacting_the_api(kfp_api, args, problem):
+    result = CliRunner().invoke(app, ["submit", "--host", kfp_api.url, *args])
+    assert result.exit_code == 2 and problem in result.output
+    assert not kfp_api.requests

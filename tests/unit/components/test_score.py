@@ -8,46 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kubecycle.components.features.core import plan_columns
-from kubecycle.components.register.core import register_version
 from kubecycle.components.score.core import ScoringStopped, score_batch
-from kubecycle.components.split.core import split_frame
-from kubecycle.components.track.core import start_parent_run
-from kubecycle.components.train.core import fit_final, select_best
-from kubecycle.components.validate.core import clean
 from kubecycle.config import parse_config
 from kubecycle.errors import DataValidationError
-from kubecycle.evaluation import evaluate_model
 from kubecycle.examples import EXAMPLES_DIR
-from kubecycle.modelling import TuneResult
 from kubecycle.tracking import connect
-
-
-def _register(frame, server, name, target, task, metric, family):
-    cfg = parse_config({"data": {"source": "x.csv", "target": target},
-                        "mlflow": {"model_name": name}})
-    run_id = start_parent_run(cfg, server)
-    cleaned = clean(frame, target)
-    train, test = split_frame(cleaned.frame, target, task, 0.3, 0)
-    plan = plan_columns(cleaned.contract, cfg.features)
-    model = fit_final(plan, select_best([TuneResult(family, metric, {}, 0, 0)]), train, 0)
-    metrics = evaluate_model(model, test, target, task).metrics
-    register_version(model, run_id=run_id, model_name=name, task=task, metric=metric,
-                     test_metrics=metrics, train=train, test=test, target=target,
-                     contract=cleaned.contract.with_inputs(plan.dropped), seed=0,
-                     min_score=None, min_improvement=0.0)
-    return test.drop(columns=target)
 
 
 @pytest.fixture(scope="module")
 def registered(mlflow_server):
     """A penguins classifier and a regressor on mixed columns (dates, booleans, ids)."""
-    from conftest import mixed_frame
+    from conftest import mixed_frame, register_model
 
     penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
-    return {"penguins": _register(penguins, mlflow_server, "score-penguins", "species",
+    return {"penguins": register_model(penguins, mlflow_server, "score-penguins", "species",
                                   "classification", "f1", "logistic_regression"),
-            "mixed": _register(mixed_frame(400).drop(columns="churn"), mlflow_server,
+            "mixed": register_model(mixed_frame(400).drop(columns="churn"), mlflow_server,
                                "score-mixed", "amount", "regression", "rmse", "random_forest")}
 
 
