@@ -1,31 +1,25 @@
-"""The `kubecycle` command line."""
+"""The `kubecycle` command line.
+
+The lifecycle commands (run, compile, submit) are here, those on registered versions in
+cli_models.py.
+"""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kubecycle.errors import KubecycleError
-from kubecycle.registry import SERVING_RUNTIME_REASON_TAG
+from kubecycle.pipelines.cli_common import ConfigArg, ModelOption, err, fail, load, out
+from kubecycle.pipelines.cli_models import deploy, monitor, package, predict, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="kubecycle: the tabular ML lifecycle on Kubeflow Pipelines.")
-err = Console(stderr=True)
-out = Console()
-
-ConfigArg = Annotated[Path | None, typer.Argument(
-    help="YAML config; default: the shipped Palmer penguins demo")]
-ModelOption = Annotated[str, typer.Option(
-    "--model", help="NAME@ALIAS or NAME/VERSION (default: the config's model @champion)")]
-TrackingOption = Annotated[str | None, typer.Option(
-    help="MLflow server; default: the local store under KUBECYCLE_HOME")]
 
 
 @app.callback()
@@ -37,13 +31,6 @@ def _stores() -> None:
     os.environ.setdefault(BENTOML_HOME.name, str(bentoml_home()))
     # MLflow's telemetry thread: no use without egress, and it races readers of os.environ
     os.environ.setdefault(MLFLOW_DISABLE_TELEMETRY.name, "true")
-
-
-def _load(config: Path | None):
-    from kubecycle.config import load_config
-    from kubecycle.examples import DEMO_CONFIG
-
-    return load_config(config or DEMO_CONFIG)
 
 
 def _with_pretrained(cfg, pretrained: str | None):
@@ -59,11 +46,6 @@ def _with_pretrained(cfg, pretrained: str | None):
     models = ModelsConfig(pretrained=source, trust_pickle=cfg.models.trust_pickle,
                           trusted_types=cfg.models.trusted_types)
     return cfg.model_copy(update={"models": models})
-
-
-def _fail(exc: KubecycleError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def _summary_table(summary: dict) -> Table:
@@ -116,7 +98,7 @@ def run(
     from kubecycle.settings import tracking_uri_from_env
 
     try:
-        cfg = _with_pretrained(_load(config), pretrained)
+        cfg = _with_pretrained(load(config), pretrained)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=err, transient=False) as progress:
             running: dict[str, list[int]] = {}  # parallel iterations share a task name
@@ -132,7 +114,7 @@ def run(
             summary = run_local(cfg, output, tracking_uri or tracking_uri_from_env(), on_progress,
                                 in_containers=in_containers)
     except KubecycleError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(_summary_table(summary))
 
 
@@ -160,9 +142,9 @@ def compile_(
     from kubecycle.pipelines.run import compile_pipeline
 
     try:
-        path = compile_pipeline(_load(config), output, tracking_uri, pipeline.value)
+        path = compile_pipeline(load(config), output, tracking_uri, pipeline.value)
     except KubecycleError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(f"compiled {path}")
 
 
@@ -225,218 +207,14 @@ def submit(
     try:
         scoring = _scoring_arguments(pipeline.value, input_, output, model)
         result = submit_pipeline(
-            _load(config), host, experiment=experiment, schedule=schedule, wait=wait, timeout=timeout,
+            load(config), host, experiment=experiment, schedule=schedule, wait=wait, timeout=timeout,
             token=token, tracking_uri=tracking_uri, namespace=namespace, on_submitted=on_submitted,
             scoring=scoring)
     except KubecycleError as exc:
-        _fail(exc)
+        fail(exc)
     if result.state:
         out.print(f"run {result.run_id} {result.state}", highlight=False)
 
 
-def _connect_tracking(tracking_uri: str | None) -> str | None:
-    """Connect to the given or environment's MLflow, else the local store; return the given."""
-    from kubecycle.settings import kubecycle_home, tracking_uri_from_env
-    from kubecycle.tracking import connect, local_store_uri
-
-    uri = tracking_uri or tracking_uri_from_env()
-    connect(uri or local_store_uri(kubecycle_home()))
-    return uri
-
-
-@app.command()
-def package(
-    config: ConfigArg = None,
-    model: ModelOption = "",
-    export: Annotated[str | None, typer.Option(
-        help="also export the bento archive to this folder or s3:// (gs://) URI prefix")] = None,
-    tracking_uri: TrackingOption = None,
-) -> None:
-    """Build the BentoML bento of a registered version (and export it)."""
-    from kubecycle.serving.local import ensure_bento
-
-    try:
-        _connect_tracking(tracking_uri)
-        servable = ensure_bento(_load(config), model, export)
-    except KubecycleError as exc:
-        _fail(exc)
-    state = "built" if servable.built else "already built"
-    tags = servable.version.tags  # versions packaged before 0.x recorded kubecycle.onnx_reason
-    runtime = (tags.get(SERVING_RUNTIME_REASON_TAG) or tags.get("kubecycle.onnx_reason", "")
-               if servable.onnx is None else servable.onnx.reason)
-    out.print(f"{servable.version.name} v{servable.version.version}: bento {servable.bento_tag} "
-              f"({state}); ONNX: {runtime or 'not checked'}", highlight=False)
-
-
-@app.command("serve")
-def serve_(
-    config: ConfigArg = None,
-    model: ModelOption = "",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    inference_log: Annotated[str | None, typer.Option(
-        help="folder or object-store URI (s3://bucket/prefix) of the inference log; "
-             "default: $KUBECYCLE_HOME/inference-log")] = None,
-    tracking_uri: TrackingOption = None,
-) -> None:
-    """Serve a registered version over HTTP with BentoML (builds its bento if needed)."""
-    from kubecycle.serving.local import ensure_bento, serve
-
-    try:
-        _connect_tracking(tracking_uri)
-        servable = ensure_bento(_load(config), model)
-    except KubecycleError as exc:
-        _fail(exc)
-    err.print(f"serving {servable.version.name} v{servable.version.version} "
-              f"({servable.bento_tag}) on http://{host}:{port}", highlight=False)
-    serve(servable.bento_tag, port, host, inference_log)  # becomes `bentoml serve`
-
-
-@app.command()
-def predict(
-    input_: Annotated[str, typer.Option(
-        "--input", help="CSV/Parquet file, a folder of them, or an s3:// / gs:// URI")],
-    output: Annotated[str, typer.Option(
-        "--output", "-o", help=".csv or .parquet file (path or URI); rejected rows go to "
-                               "<output>.rejects.<suffix>")],
-    config: ConfigArg = None,
-    model: ModelOption = "",
-    tracking_uri: TrackingOption = None,
-) -> None:
-    """Score files in chunks with a registered version (batch inference)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from kubecycle.components.score.core import score_batch
-
-    try:
-        cfg = _load(config)
-        _connect_tracking(tracking_uri)
-        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("rows"), TimeElapsedColumn(), console=err, transient=True,
-                      disable=not err.is_terminal) as progress:
-            bar = progress.add_task("scoring", total=None)
-            result = score_batch(cfg, input_, output, model, on_progress=lambda done, total:
-                                 progress.update(bar, completed=done, total=total))
-    except KubecycleError as exc:
-        _fail(exc)
-    rate = result.rows / result.seconds if result.seconds else 0.0
-    out.print(f"{result.model_name} v{result.model_version} ({result.runtime}): scored "
-              f"{result.scored} of {result.rows} rows in {result.seconds:.1f} s "
-              f"({rate:,.0f} rows/s) -> {result.output}; {result.rejected} rejected -> "
-              f"{result.rejects}", highlight=False, soft_wrap=True)
-
-
-@app.command("monitor")
-def monitor_(
-    config: ConfigArg = None,
-    model: ModelOption = "",
-    current: Annotated[str, typer.Option(help="window: CSV/Parquet file or a folder of Parquet "
-                                              "files (the inference log); a path or an "
-                                              "s3://, gs:// URI")] = "current.parquet",
-    window: Annotated[str | None, typer.Option(help="only rows of the last 30m / 24h / 7d "
-                                                    "(needs a timestamp column)")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
-    retrain: Annotated[bool | None, typer.Option(
-        "--retrain/--no-retrain", help="override monitoring.retrain")] = None,
-    push_metrics: Annotated[str | None, typer.Option(help="Pushgateway URL")] = None,
-    tracking_uri: TrackingOption = None,
-    kfp_host: Annotated[str | None, typer.Option(
-        help="retrain through this KFP API instead of locally")] = None,
-) -> None:
-    """Check a window for drift against the champion; exit 0 healthy, 3 drift, 1/2 could not run."""
-    from datetime import datetime
-
-    from kubecycle.components.monitor.core import monitor
-    from kubecycle.monitoring.window import parse_window
-    from kubecycle.pipelines.retrain import kfp_retrainer, local_retrainer
-    from kubecycle.settings import kubecycle_home
-
-    try:
-        cfg = _load(config)
-        uri = _connect_tracking(tracking_uri)
-        retrainer = kfp_retrainer(kfp_host, uri) if kfp_host else local_retrainer(uri)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        outcome = monitor(cfg, current=current, model=model, since=parse_window(window),
-                          output_dir=output or kubecycle_home() / "monitoring" / stamp,
-                          retrain=retrain, push_url=push_metrics, retrainer=retrainer)
-    except KubecycleError as exc:
-        _fail(exc)
-    drift = outcome.drift
-    table = Table(title=f"kubecycle monitor: {'DRIFT' if drift.dataset_drift else 'healthy'}",
-                  show_header=False)
-    table.add_row("model", f"{outcome.model_name} v{outcome.model_version}")
-    table.add_row("window rows", str(drift.rows))
-    table.add_row("drifted columns", f"{len(drift.drifted_columns)}/{len(drift.columns)} "
-                  f"{drift.drifted_columns}")
-    table.add_row("decision", outcome.decision.reason)
-    if outcome.retrain_run_id:
-        table.add_row("retraining run", outcome.retrain_run_id)
-    table.add_row("summary", outcome.paths.get("summary.json", ""))
-    out.print(table)
-    raise typer.Exit(outcome.exit_code)
-
-
-@app.command("deploy")
-def deploy_(
-    config: ConfigArg = None,
-    model: ModelOption = "",
-    render: Annotated[bool, typer.Option("--render", help="print the pinned manifests (default)")] = False,
-    apply: Annotated[bool, typer.Option("--apply", help="server-side apply them")] = False,
-    rollback: Annotated[bool, typer.Option("--rollback", help="serve the previous version")] = False,
-    canary: Annotated[float | None, typer.Option(
-        "--canary", metavar="PERCENT", help="run --model beside the stable version")] = None,
-    promote: Annotated[bool, typer.Option("--promote", help="the canary becomes stable")] = False,
-    abort: Annotated[bool, typer.Option("--abort", help="remove the canary")] = False,
-    namespace: Annotated[str | None, typer.Option(help="default: deploy.namespace")] = None,
-    bento_uri: Annotated[str | None, typer.Option(help="bento archive the pods import")] = None,
-    image: Annotated[str | None, typer.Option(
-        help="serving image of --render (default: deploy.image) or --canary (default: the "
-             "stable's); the stable's image belongs to Helm/kustomize")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="--render: file")] = None,
-    kubeconfig: Annotated[str | None, typer.Option(help="default: $KUBECONFIG, ~/.kube/config")] = None,
-    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
-    tracking_uri: TrackingOption = None,
-) -> None:
-    """Pin, roll back or canary the model version served, or render the whole pinned serving set.
-
-    Helm/kustomize own the rest of the serving set.
-    """
-    from kubecycle.deploy.actions import deploy, serving_target
-    from kubecycle.errors import ConfigError
-
-    chosen = [name for name, on in (("render", render), ("apply", apply), ("rollback", rollback),
-                                    ("canary", canary is not None), ("promote", promote),
-                                    ("abort", abort)) if on]
-    try:
-        if len(chosen) > 1:
-            raise ConfigError(f"choose one of --render/--apply/--rollback/--canary/--promote/"
-                              f"--abort, not {' and '.join('--' + c for c in chosen)}")
-        action = chosen[0] if chosen else "render"
-        cfg = _load(config)
-        target = None
-        if action in ("render", "apply", "canary"):
-            _connect_tracking(tracking_uri)
-            target = serving_target(cfg, model, bento_uri)
-        if action == "render":
-            from kubecycle.deploy.pin import render as render_documents
-            from kubecycle.deploy.pin import to_yaml
-            from kubecycle.images import serving_image
-
-            text = to_yaml(render_documents(target, namespace or cfg.deploy.namespace,
-                                            image or cfg.deploy.image or serving_image()))
-            if output is None:
-                typer.echo(text, nl=False)
-            else:
-                output.write_text(text)
-                err.print(f"wrote {output}", highlight=False)
-            return
-        result = deploy(action, cfg, target, namespace=namespace, image=image,
-                        percent=canary or 0.0, kubeconfig=kubeconfig, context=context)
-    except KubecycleError as exc:
-        _fail(exc)
-    served = f"{result.target.model_name} v{result.target.model_version}" if result.target else "-"
-    share = f" ({result.canary_share:.0f}% of the pods)" if result.canary_share else ""
-    before = (f"; before: v{result.previous.model_version}" if result.previous else "")
-    out.print(f"{result.action} in {result.namespace}: {served}{share}{before}", highlight=False)
-    for name in result.objects:
-        out.print(f"  {name}", highlight=False)
+for command in (package, serve, predict, monitor, deploy):  # after run, compile, submit
+    app.command()(command)
