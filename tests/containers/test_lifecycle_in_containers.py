@@ -225,6 +225,36 @@ def test_monitoring_job_reads_what_serving_logged(engine, render, tracking, serv
         pod.remove_all()
 
 
+def test_scoring_job_scores_a_claim_as_the_chart_runs_it(engine, render, tracking, trained,
+                                                         tmp_path):
+    """The chart's one-off scoring Job on a claim: the champion the pipeline trained scores the
+    penguins, a row that breaks the contract goes to the rejects beside the output."""
+    port = int(tracking.rsplit(":", 1)[1])
+    cluster = render({"mlflow": {"port": port}, "serving": {"enabled": False},
+                      "monitoring": {"enabled": False},
+                      "scoring": {"enabled": True, "existingClaim": "batch",
+                                  "input": "/data/scoring/in/", "output": "/data/scoring/out.csv",
+                                  "config": "data: {source: x.csv}\nmlflow: {model_name: "
+                                            "penguins-species}\nscoring: {max_reject_share: 0.5}"}})
+    data = tmp_path / "claim"
+    (data / "in").mkdir(parents=True)
+    penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv").drop(columns="species")
+    penguins.head(50).to_csv(data / "in" / "a.csv", index=False)
+    penguins.tail(1).assign(island="Atlantis").to_parquet(data / "in" / "b.parquet")
+    pod = PodRunner(engine, cluster, pod_spec(cluster.find("Job", f"{RELEASE}-scoring-1")),
+                    tmp_path, claims={"batch": data})
+    try:
+        result = pod.run("score", timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "penguins-species v1 (onnx): scored 50 of 51 rows" in result.stdout
+        scores = pd.read_csv(data / "out.csv")
+        assert len(scores) == 50 and set(scores["prediction"]) <= {"Adelie", "Chinstrap", "Gentoo"}
+        rejects = pd.read_csv(data / "out.rejects.csv")
+        assert rejects["reject_reason"].str.startswith("island: 'Atlantis'").all()
+    finally:
+        pod.remove_all()
+
+
 def test_components_image_runs_restricted_with_runtime_dependencies_only(
         engine, render, tracking, served_log, tmp_path):
     pod = monitoring_pod(engine, render, tracking, served_log, tmp_path)

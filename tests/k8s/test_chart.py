@@ -152,3 +152,54 @@ def test_inference_log_uri_must_be_an_object_store(k8s):
     out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
               "--set", "monitoring.inferenceLog.uri=/mnt/log")
     assert out.returncode != 0 and "inferenceLog" in out.stderr and "uri" in out.stderr
+
+
+def test_scoring_is_off_by_default_and_a_cronjob_with_a_schedule(k8s):
+    default = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
+    assert "rel-kubecycle-scoring" not in default.stdout
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
+              "-f", str(CHART / "ci" / "scoring-values.yaml"))
+    assert out.returncode == 0, out.stderr
+    documents = [d for d in yaml.safe_load_all(out.stdout) if d]
+    cronjob = next(d for d in documents if d["kind"] == "CronJob"
+                   and d["metadata"]["name"] == "rel-kubecycle-scoring")
+    assert cronjob["spec"]["schedule"] == "0 2 * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    assert job["podFailurePolicy"]["rules"][0]["onExitCodes"] == {
+        "containerName": "score", "operator": "In", "values": [2]}
+    container = job["template"]["spec"]["containers"][0]
+    assert container["command"] == ["kubecycle", "predict", "/etc/kubecycle/config.yaml"]
+    assert container["args"] == ["--input=s3://kubecycle-batch/incoming/",
+                                 "--output=s3://kubecycle-batch/scores/penguins.parquet",
+                                 "--tracking-uri=http://rel-kubecycle-mlflow.mlops:5000",
+                                 "--model=penguins-species@champion"]
+    assert container["envFrom"] == [{"secretRef": {"name": "batch-store"}}]
+    config = next(d for d in documents if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"] == "rel-kubecycle-scoring")["data"]["config.yaml"]
+    from kubecycle.config import parse_config
+
+    assert parse_config(yaml.safe_load(config)).scoring.max_reject_share == 0.01
+
+
+def test_scoring_without_a_schedule_is_a_job_per_revision_on_a_claim(k8s):
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops", "--set",
+              "scoring.enabled=true,scoring.input=/data/scoring/in/,"
+              "scoring.output=/data/scoring/out.csv,scoring.existingClaim=batch")
+    assert out.returncode == 0, out.stderr
+    job = next(d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Job")
+    assert job["metadata"]["name"] == "rel-kubecycle-scoring-1"
+    assert job["spec"]["ttlSecondsAfterFinished"] == 86400
+    pod = job["spec"]["template"]["spec"]
+    assert {"name": "data", "mountPath": "/data/scoring"} in pod["containers"][0]["volumeMounts"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "batch"}} in pod["volumes"]
+
+
+@pytest.mark.parametrize(("values", "named"), [
+    (["scoring.enabled=true"], "input"),
+    (["scoring.enabled=true,scoring.input=s3://b/in/,scoring.output=s3://b/out.txt"], "output"),
+    (["scoring.enabled=true,scoring.input=/etc/passwd,scoring.output=s3://b/o.csv"], "input"),
+])
+def test_bad_scoring_values_are_refused(k8s, values, named):
+    out = k8s("helm", "template", "rel", str(CHART), "--set", *values)
+    assert out.returncode != 0 and "scoring" in out.stderr and named in out.stderr

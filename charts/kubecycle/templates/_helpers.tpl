@@ -179,3 +179,63 @@ kubecycle.io/track: stable
 {{- fail "serving.autoscaling.minReplicas must not exceed serving.autoscaling.maxReplicas" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Batch scoring: `kubecycle predict` as a Job or a CronJob. */}}
+{{- define "kubecycle.scoring.name" -}}{{ include "kubecycle.fullname" . | trunc 52 | trimSuffix "-" }}-scoring{{- end -}}
+
+{{/* The scoring Job's spec, shared by the one-off Job and the CronJob's jobTemplate. */}}
+{{- define "kubecycle.scoring.jobSpec" -}}
+{{- $s := .Values.scoring -}}
+backoffLimit: {{ $s.backoffLimit }}
+activeDeadlineSeconds: {{ $s.activeDeadlineSeconds }}
+podFailurePolicy:
+  rules:
+    - action: FailJob  # exit 2: a bad config; retrying cannot help
+      onExitCodes: {containerName: score, operator: In, values: [2]}
+template:
+  metadata:
+    labels:
+      {{- include "kubecycle.selectorLabels" (dict "root" . "component" "scoring") | nindent 6 }}
+  spec:
+    restartPolicy: Never
+    serviceAccountName: {{ include "kubecycle.serviceAccountName" . }}
+    automountServiceAccountToken: false
+    {{- with include "kubecycle.imagePullSecrets" . }}{{ . | nindent 4 }}{{- end }}
+    securityContext:
+      {{- include "kubecycle.podSecurityContext" . | nindent 6 }}
+    containers:
+      - name: score
+        image: {{ include "kubecycle.components.image" . }}
+        imagePullPolicy: {{ .Values.monitoring.image.pullPolicy }}
+        command: [kubecycle, predict, /etc/kubecycle/config.yaml]
+        args:
+          - --input={{ $s.input }}
+          - --output={{ $s.output }}
+          - --tracking-uri=http://{{ include "kubecycle.mlflow.name" . }}.{{ .Release.Namespace }}:{{ .Values.mlflow.port }}
+          {{- with $s.model }}
+          - --model={{ . }}
+          {{- end }}
+        {{- with $s.existingSecret }}
+        envFrom:
+          - secretRef: {name: {{ . }}}
+        {{- end }}
+        resources:
+          {{- toYaml $s.resources | nindent 10 }}
+        securityContext:
+          {{- include "kubecycle.containerSecurityContext" . | nindent 10 }}
+        volumeMounts:
+          - {name: config, mountPath: /etc/kubecycle, readOnly: true}
+          {{- if $s.existingClaim }}
+          - {name: data, mountPath: /data/scoring}
+          {{- end }}
+          - {name: tmp, mountPath: /tmp}
+    volumes:
+      - name: config
+        configMap: {name: {{ include "kubecycle.scoring.name" . }}}
+      {{- with $s.existingClaim }}
+      - name: data
+        persistentVolumeClaim: {claimName: {{ . }}}
+      {{- end }}
+      - name: tmp
+        emptyDir: {}
+{{- end -}}
