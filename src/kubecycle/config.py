@@ -211,7 +211,7 @@ class ScoringConfig(_Strict):
     id_columns: list[str] = Field(
         default_factory=list,
         description="input columns copied to the output beside the predictions (default: all)")
-    chunk_rows: int = Field(50_000, ge=1, description="rows read, checked and scored at a time")
+    chunk_rows: int = Field(20_000, ge=1, description="rows read, checked and scored at a time")
     max_reject_share: float = Field(
         0.01, ge=0.0, le=1.0,
         description="share of input rows breaking the contract above which the run fails")

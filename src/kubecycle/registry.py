@@ -25,6 +25,9 @@ CONTRACT_ARTIFACT = "contract/contract.json"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 REFERENCE_STATS_ARTIFACT = "reference/stats.json"  # precomputed once, read by monitoring
 TEST_ARTIFACT = "evaluation/test.parquet"  # held-out rows; packaging verifies ONNX graphs on them
+SERVING_ARTIFACTS = "serving"  # the verified ONNX graph and the service's info of a version
+ONNX_FILE = "model.onnx"  # the verified graph, in a bento and in SERVING_ARTIFACTS
+INFO_FILE = "kubecycle_bento.json"  # the service's info (fields, classes), likewise
 TEST_ROWS = 10_000  # at most this many held-out rows are kept with a version
 BENTO_TAG = "kubecycle.bento_tag"  # the bento built for a version (on the version and the run)
 BENTO_URI_TAG = "kubecycle.bento_uri"  # the exported archive a cluster imports (deploy pins it)
@@ -114,7 +117,8 @@ def model_code() -> Iterator[list[str]]:
         yield [str(package)]
 
 
-MODEL_MODULES = ("transformers.py", "estimators.py", "neural.py")  # what a pickled model may import
+# what a pickled model may import
+MODEL_MODULES = ("encoding.py", "transformers.py", "estimators.py", "neural.py")
 _MODEL_CODE_INIT = '''"""kubecycle's transformers and estimators, shipped with a model (MLflow code_paths).
 
 Where kubecycle is installed too, its other modules are found beside these.

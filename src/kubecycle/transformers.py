@@ -1,6 +1,7 @@
 """Custom scikit-learn transformers that travel inside the model Pipeline.
 
-Self-contained (numpy, pandas, scikit-learn only): the serving bento copies this file.
+numpy, pandas and scikit-learn only, plus kubecycle.encoding's constants: the serving bento
+and a registered model's code copy both files.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
-MISSING_TEXT = "__missing__"  # what the text imputers fill in for NaN or None
+from kubecycle.encoding import DATETIME_PARTS, MISSING_TEXT  # noqa: F401 (the Pipeline's names)
 
 
 class _ColumnsTransformer(TransformerMixin, BaseEstimator):

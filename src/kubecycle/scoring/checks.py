@@ -58,59 +58,62 @@ def _python_float(value: Any) -> float:
         return float("nan")
 
 
-def _numeric(column: pd.Series, name: str) -> tuple[pd.Series, pd.Series]:
+Reasons = list[pd.Series]  # per broken field, the reason of each row that breaks it (only those)
+
+
+def _why(column: pd.Series, broken: pd.Series, name: str, problem: str) -> Reasons:
+    if not broken.any():
+        return []
+    return [f"{name}: " + _shown(column[broken]) + f" {problem}"]
+
+
+def _numeric(column: pd.Series, name: str) -> tuple[pd.Series, Reasons]:
     if column.dtype == bool:
         column = column.astype(float)
-    numbers = pd.to_numeric(column, errors="coerce").astype(float)
-    unreadable = column.notna() & numbers.isna()
-    if unreadable.any():  # pandas gives up on what overflows a float; Python says inf
-        numbers[unreadable] = column[unreadable].map(_python_float)
+    if column.dtype.kind in "fiu":  # typed input (Parquet): only infinities can be wrong
+        numbers = column.astype(float)
+        unreadable = pd.Series(False, index=column.index)
+    else:
+        numbers = pd.to_numeric(column, errors="coerce").astype(float)
         unreadable = column.notna() & numbers.isna()
-    infinite = np.isinf(numbers)
-    reasons = pd.Series("", index=column.index)
-    reasons[unreadable] = f"{name}: " + _shown(column[unreadable]) + " is not a number"
-    reasons[infinite] = f"{name}: " + _shown(column[infinite]) + " is not a finite number"
-    return numbers.where(~infinite), reasons
+        if unreadable.any():  # pandas gives up on what overflows a float; Python says inf
+            numbers[unreadable] = column[unreadable].map(_python_float)
+            unreadable = column.notna() & numbers.isna()
+    infinite = pd.Series(np.isinf(numbers.to_numpy()), index=column.index)
+    return (numbers.mask(infinite) if infinite.any() else numbers,
+            _why(column, unreadable, name, "is not a number")
+            + _why(column, infinite, name, "is not a finite number"))
 
 
-def _boolean(column: pd.Series, name: str) -> tuple[pd.Series, pd.Series]:
+def _boolean(column: pd.Series, name: str) -> tuple[pd.Series, Reasons]:
     if column.dtype == bool:
-        return column.astype(object), pd.Series("", index=column.index)
+        return column.astype(object), []
     text = column.astype(str).str.strip().str.lower()
     values = pd.Series(None, index=column.index, dtype=object)
     values[text.isin(_TRUE)] = True
     values[text.isin(_FALSE)] = False
     unreadable = column.notna() & values.isna()
-    reasons = pd.Series("", index=column.index)
-    reasons[unreadable] = f"{name}: " + _shown(column[unreadable]) + " is not true or false"
-    return values.where(column.notna(), None), reasons
+    return (values.where(column.notna(), None),
+            _why(column, unreadable, name, "is not true or false"))
 
 
-def _datetime(column: pd.Series, name: str) -> tuple[pd.Series, pd.Series]:
+def _datetime(column: pd.Series, name: str) -> tuple[pd.Series, Reasons]:
     # parsed as the model's DatetimeExpander parses it; the model gets the value as given
     stamps = pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
     unreadable = column.notna() & stamps.isna()
-    reasons = pd.Series("", index=column.index)
-    reasons[unreadable] = f"{name}: " + _shown(column[unreadable]) + " is not a date and time"
-    return column.astype(object).where(column.notna(), None), reasons
+    return (column.astype(object).where(column.notna(), None),
+            _why(column, unreadable, name, "is not a date and time"))
 
 
 def _text(column: pd.Series, name: str, categories: list[str] | None
-          ) -> tuple[pd.Series, pd.Series]:
+          ) -> tuple[pd.Series, Reasons]:
     given = column.notna()
     text = column.astype(str).where(given, None)
-    reasons = pd.Series("", index=column.index)
-    if categories:
-        unknown = given & ~text.isin(categories)
-        known = ", ".join(categories[:10]) + (", ..." if len(categories) > 10 else "")
-        reasons[unknown] = (f"{name}: " + _shown(column[unknown])
-                            + f" is not a known category ({known})")
-    return text, reasons
-
-
-def _joined(first: pd.Series, second: pd.Series) -> pd.Series:
-    both = (first != "") & (second != "")
-    return first.where(~both, first + "; " + second).where(first != "", second)
+    if not categories:
+        return text, []
+    unknown = given & ~text.isin(categories)
+    known = ", ".join(categories[:10]) + (", ..." if len(categories) > 10 else "")
+    return text, _why(column, unknown, name, f"is not a known category ({known})")
 
 
 def check_chunk(chunk: pd.DataFrame, fields: Mapping[str, Mapping[str, Any]]) -> CheckedChunk:
@@ -125,7 +128,7 @@ def check_chunk(chunk: pd.DataFrame, fields: Mapping[str, Mapping[str, Any]]) ->
         field of a row named, separated by "; ").
     """
     inputs = {}
-    reasons = pd.Series("", index=chunk.index)
+    reasons: Reasons = []
     for name, spec in fields.items():
         if name not in chunk.columns:  # an optional column: the model does not read it
             inputs[name] = pd.Series(None, index=chunk.index, dtype=object)
@@ -143,8 +146,13 @@ def check_chunk(chunk: pd.DataFrame, fields: Mapping[str, Mapping[str, Any]]) ->
         else:
             values, why = _text(column, name, spec.get("categories"))
         inputs[name] = values
-        reasons = _joined(reasons, why)
-    accepted = reasons == ""
-    features = pd.DataFrame(inputs, index=chunk.index)[accepted]
-    rejected = chunk[~accepted].assign(**{REASON_COLUMN: reasons[~accepted]})
-    return CheckedChunk(accepted, features, rejected)
+        reasons += why
+    features = pd.DataFrame(inputs, index=chunk.index)
+    if not reasons:
+        accepted = pd.Series(True, index=chunk.index)
+        return CheckedChunk(accepted, features, chunk.iloc[:0].assign(**{REASON_COLUMN: ""}))
+    # every broken field of a row, in the fields' order
+    joined = pd.concat(reasons).groupby(level=0, sort=False).agg("; ".join)
+    accepted = pd.Series(~chunk.index.isin(joined.index), index=chunk.index)
+    rejected = chunk[~accepted].assign(**{REASON_COLUMN: joined})
+    return CheckedChunk(accepted, features[accepted], rejected)

@@ -1,20 +1,33 @@
 """A registered version as a batch predictor: ONNX Runtime when verified, else its Pipeline.
 
-The ONNX graph is converted and verified as packaging does it (the same function, the same
-registered test rows), so a version scores in batches on the runtime its bento serves with.
+A packaged version carries its verified ONNX graph (MLflow artifacts `serving/`), which runs
+without loading the Pipeline. For a version packaged without it, the graph is converted and
+verified as packaging does it (the same function, the same registered test rows), so a version
+scores in batches on the runtime its bento serves with.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from kubecycle.errors import RegistryError
-from kubecycle.registry import RegisteredVersion, load_contract, load_test_rows
+from kubecycle.registry import (
+    INFO_FILE,
+    ONNX_FILE,
+    SERVING_ARTIFACTS,
+    SERVING_RUNTIME_REASON_TAG,
+    SERVING_RUNTIME_TAG,
+    RegisteredVersion,
+    load_contract,
+    load_test_rows,
+)
 
 Scores = tuple[np.ndarray, np.ndarray | None]  # predictions, class probabilities (classifiers)
 
@@ -46,7 +59,9 @@ def _onnx_scores(graph: bytes, fields: dict[str, dict[str, Any]], classes: list[
 
     from kubecycle.serving.onnx_feed import build_feed_from_frame, labels_as_classes
 
-    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False  # the arena keeps each chunk's peak for good
+    session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def score(frame: pd.DataFrame) -> Scores:
         outputs = session.run(None, build_feed_from_frame(frame, fields))
@@ -55,6 +70,24 @@ def _onnx_scores(graph: bytes, fields: dict[str, dict[str, Any]], classes: list[
         return labels, proba
 
     return score
+
+
+def _packaged_graph(version: RegisteredVersion) -> tuple[bytes, list[Any]] | None:
+    """The verified graph and the classes packaging recorded with the version, if it did."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if version.tags.get(SERVING_RUNTIME_TAG) != "onnx":
+        return None
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id,
+                                                          artifact_path=SERVING_ARTIFACTS))
+    except (MlflowException, OSError):
+        return None  # packaged before the graph was recorded
+    if not (folder / ONNX_FILE).is_file():
+        return None
+    info = json.loads((folder / INFO_FILE).read_text())
+    return (folder / ONNX_FILE).read_bytes(), list(info["classes"])
 
 
 def load_predictor(version: RegisteredVersion, runtime: Literal["auto", "sklearn"] = "auto"
@@ -71,15 +104,22 @@ def load_predictor(version: RegisteredVersion, runtime: Literal["auto", "sklearn
     Raises:
         RegistryError: the version has no data contract (registered by another tool).
     """
-    import mlflow
-
-    from kubecycle.serving.onnx_export import OnnxCheck, export_onnx
-
     contract = load_contract(version)
     if contract is None:
         raise RegistryError(f"{version.name} v{version.version} has no data contract; "
                             "score a version registered by `kubecycle run`")
     fields = contract.serving_fields()
+    packaged = _packaged_graph(version) if runtime == "auto" else None
+    if packaged is not None:
+        graph, classes = packaged
+        reason = version.tags.get(SERVING_RUNTIME_REASON_TAG, "verified")
+        return BatchPredictor(version.name, version.version, fields, classes, "onnx",
+                              f"{reason} (the graph recorded when packaged)",
+                              _onnx_scores(graph, fields, classes))
+    import mlflow
+
+    from kubecycle.serving.onnx_export import OnnxCheck, export_onnx
+
     model = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
     classes = list(getattr(model, "classes_", []))
     graph, check = (export_onnx(model, fields, load_test_rows(version)) if runtime == "auto"

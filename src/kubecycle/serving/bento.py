@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,10 @@ from kubecycle.modelling import estimator_libraries
 from kubecycle.registry import (
     BENTO_TAG,
     BENTO_URI_TAG,
+    INFO_FILE,
     MODEL_MODULES,
+    ONNX_FILE,
+    SERVING_ARTIFACTS,
     bento_archive,
     bento_name,
     pinned,
@@ -31,8 +34,6 @@ from kubecycle.serving.onnx_export import OnnxCheck, export_onnx
 
 SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
 ONNX_PACKAGES = ("onnxruntime",)
-ONNX_FILE = "model.onnx"
-INFO_FILE = "kubecycle_bento.json"
 _ROOT = Path(kubecycle.__file__).resolve().parent
 # What the service and the pickled Pipeline import, copied into the bento at the same path
 # under kubecycle/ (the service itself goes to the bento's root).
@@ -64,6 +65,8 @@ class PackageResult:
     export_path: str | None
     onnx: OnnxCheck
     bento_uri: str | None = None  # the archive on an object store, recorded on the version
+    info: dict[str, Any] = field(default_factory=dict, repr=False)  # the service's INFO_FILE
+    graph: bytes | None = field(default=None, repr=False)  # the verified ONNX graph, if any
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written beside the exported archive."""
@@ -142,7 +145,7 @@ def build_bento(model, model_name: str, version: str, contract: DataContract,
     except bentoml.exceptions.BentoMLException as exc:
         raise PackagingError(f"bento build for {model_name} v{version} failed: {exc}") from None
     uri = export_path if export_path and "://" in export_path else None
-    return PackageResult(str(bento.tag), str(saved.tag), export_path, check, uri)
+    return PackageResult(str(bento.tag), str(saved.tag), export_path, check, uri, info, graph)
 
 
 def package_version(model, model_name: str, version: str, contract: DataContract, *,
@@ -174,11 +177,25 @@ def package_version(model, model_name: str, version: str, contract: DataContract
         result = replace(result, bento_uri=export_archive(
             result.bento_tag, bento_store, bento_archive(model_name, version)))
     client = mlflow.MlflowClient()
+    _log_serving_artifacts(client, client.get_model_version(model_name, str(version)).run_id,
+                           result)
     for key, value in result.version_tags().items():
         client.set_model_version_tag(model_name, str(version), key, value)
     if run_id:
         client.set_tag(run_id, BENTO_TAG, result.bento_tag)
     return result
+
+
+def _log_serving_artifacts(client, run_id: str, result: PackageResult) -> None:
+    """The service's info and the verified graph, under the run that logged the version.
+
+    Batch scoring runs the graph from there without the bento or a new conversion.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / INFO_FILE).write_text(json.dumps(result.info, indent=2))
+        if result.graph is not None:
+            (Path(folder) / ONNX_FILE).write_bytes(result.graph)
+        client.log_artifacts(run_id, folder, SERVING_ARTIFACTS)
 
 
 def export_archive(bento_tag: str, destination: str, filename: str) -> str:

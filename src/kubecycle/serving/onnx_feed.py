@@ -15,11 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kubecycle.transformers import (  # what the Pipeline itself uses
-    DATETIME_PARTS,
-    MISSING_TEXT,
-    DatetimeExpander,
-)
+from kubecycle.encoding import DATETIME_PARTS, MISSING_TEXT  # what the Pipeline itself uses
 
 NUMERIC_KINDS = ("numeric",)
 DATETIME_INPUT_SEPARATOR = "::"
@@ -52,6 +48,8 @@ def _parts(value: Any) -> tuple[float, ...]:
     if value is None:
         return MISSING_PARTS
     if not isinstance(value, datetime):  # text: parse it exactly as the Pipeline does
+        from kubecycle.transformers import DatetimeExpander  # scikit-learn: only when needed
+
         return tuple(DatetimeExpander().fit([[value]]).transform([[value]])[0])
     if value.tzinfo is not None:
         try:
@@ -92,6 +90,8 @@ def build_feed_from_frame(frame, fields: Mapping[str, Mapping[str, Any]]) -> dic
         if is_numeric(spec):
             feed[name] = column.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
         elif is_datetime(spec):
+            from kubecycle.transformers import DatetimeExpander  # scikit-learn: only when needed
+
             single = frame[[name]]
             feed.update(_datetime_feed(name, DatetimeExpander().fit(single).transform(single)))
         else:

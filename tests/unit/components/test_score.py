@@ -122,3 +122,20 @@ def test_sigterm_stops_at_a_chunk_boundary_and_publishes_nothing(registered, mlf
                     str(tmp_path / "out.parquet"), on_progress=on_progress)
     assert seen == [10] and [p.name for p in tmp_path.iterdir()] == ["in.csv"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
+
+
+def test_a_packaged_version_scores_with_the_graph_it_recorded(registered, mlflow_server, tmp_path):
+    from kubecycle.registry import load_contract, load_test_rows, resolve_version
+    from kubecycle.serving.bento import package_version
+
+    connect(mlflow_server)
+    version = resolve_version("score-mixed/1", "")
+    package_version(_model("score-mixed"), "score-mixed", "1", load_contract(version),
+                    test=load_test_rows(version))
+    rows = registered["mixed"]
+    rows.to_parquet(tmp_path / "in.parquet")
+    result = score_batch(_cfg("score-mixed"), str(tmp_path / "in.parquet"),
+                         str(tmp_path / "out.parquet"))
+    assert result.runtime == "onnx" and "recorded when packaged" in result.runtime_reason
+    np.testing.assert_allclose(pd.read_parquet(result.output)["prediction"],
+                               _model("score-mixed").predict(rows), rtol=1e-5)
