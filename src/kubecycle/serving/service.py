@@ -2,10 +2,10 @@
 
 Reads kubecycle_bento.json beside it: the bento model tag, the MLflow name and version, and
 the input fields from the data contract. Requests are typed from the contract, so the
-OpenAPI page shows the real feature names and types, and a missing field, a wrong type or an
-unknown category is answered 400/422 with the field named. The model runs as an ONNX Runtime
-graph when packaging verified one (model.onnx beside this file), else as the scikit-learn
-Pipeline; KUBECYCLE_RUNTIME=sklearn forces the latter. Every prediction is appended, in
+OpenAPI page shows the real feature names and types, and a missing field, a wrong type, a
+non-finite number or an unknown category is answered 400/422 with the field named. The model
+runs as an ONNX Runtime graph when packaging verified one (model.onnx beside this file), else
+as the scikit-learn Pipeline; KUBECYCLE_RUNTIME=sklearn forces the latter. Every prediction is appended, in
 batches and off the request path, to the inference log that monitoring reads; a worker that is
 stopped (SIGTERM from BentoML's arbiter, from Kubernetes, or on its parent's death) writes what
 it still buffers before it exits.
@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import bentoml
 from bentoml.exceptions import InternalServerError, InvalidArgument
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model
 
 from kubecycle import settings
 from kubecycle.serving.inference_log import InferenceLog
@@ -56,7 +56,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def _field_type(spec: dict[str, Any]) -> Any:
     if spec["kind"] == "numeric":
-        return float
+        return FiniteFloat  # Infinity and NaN are refused (422), never scored; null is missing
     if spec["kind"] == "boolean":
         return bool
     if spec["kind"] == "datetime":

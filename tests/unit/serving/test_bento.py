@@ -1,6 +1,7 @@
 """A bento built from a model, exported and imported into a clean store, serves it over HTTP
 with `bentoml serve`: typed requests, 4xx for bad input, metrics and the inference log."""
 
+import json
 import os
 import subprocess
 import sys
@@ -175,6 +176,13 @@ def test_onnx_bento_answers_what_the_scikit_learn_model_predicts(penguins, tmp_p
         assert abs(served - model.predict_proba(features)).max() < 1e-5
         one = requests.post(f"{base}/predict", json={"record": rows[3]}, timeout=30).json()
         assert one["prediction"] == body["predictions"][3] and one["model_version"] == "3"
+        for value in ("Infinity", "-Infinity", "NaN"):  # JSON as Python and JavaScript write it
+            text = json.dumps({"record": {**rows[3], "bill_length_mm": 1.0}}).replace(
+                "1.0", value, 1)
+            refused = requests.post(f"{base}/predict", data=text, timeout=30,
+                                    headers={"content-type": "application/json"})
+            assert refused.status_code in (400, 422), (value, refused.text)
+            assert "bill_length_mm" in refused.text and "finite" in refused.text
     finally:
         servers.stop(server)
 
