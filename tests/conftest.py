@@ -72,12 +72,12 @@ def mixed() -> pd.DataFrame:
     return mixed_frame()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_mixed():
     return mixed_frame
 
 
-def register_model(frame: pd.DataFrame, server: str, name: str, target: str, task: str,
+def _register_model(frame: pd.DataFrame, server: str, name: str, target: str, task: str,
                    metric: str, family: str) -> pd.DataFrame:
     """Train a family with its default parameters, register it (the gate promotes a first
     version) and return the held-out feature rows."""
@@ -104,6 +104,13 @@ def register_model(frame: pd.DataFrame, server: str, name: str, target: str, tas
                      contract=cleaned.contract.with_inputs(plan.dropped), seed=0,
                      min_score=None, min_improvement=0.0)
     return test.drop(columns=target)
+
+
+@pytest.fixture(scope="session")
+def register_model():
+    """_register_model, for fixtures of any scope (tests cannot import a conftest by name:
+    several conftest modules share that name)."""
+    return _register_model
 
 
 @pytest.fixture(scope="session")

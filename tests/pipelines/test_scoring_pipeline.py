@@ -39,9 +39,7 @@ def test_compiles_one_uncached_task_with_the_score_stage_settings(tmp_path):
     assert "pool" in json.dumps(documents[1]["platforms"]["kubernetes"])
 
 
-def test_runs_on_kfp_local_and_writes_the_scores(tmp_path, mlflow_server, penguins):
-    from conftest import register_model
-
+def test_runs_on_kfp_local_and_writes_the_scores(tmp_path, mlflow_server, penguins, register_model):
     rows = register_model(penguins, mlflow_server, "scoring-pipeline", "species",
                           "classification", "f1", "logistic_regression")
     rows.to_csv(tmp_path / "in.csv", index=False)

@@ -38,7 +38,7 @@ _ROOT = Path(kubecycle.__file__).resolve().parent
 # What the service and the pickled Pipeline import, copied into the bento at the same path
 # under kubecycle/ (the service itself goes to the bento's root).
 BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
-                 "serving/onnx_feed.py", "serving/inference_log.py")
+                 "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py")
 
 
 def model_packages(model) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model
 
 from kubecycle import settings
 from kubecycle.serving.inference_log import InferenceLog
+from kubecycle.serving.request_id import REQUEST_ID, RequestIdMiddleware, new_request_id
 
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
@@ -77,19 +78,28 @@ Record = create_model(
 
 
 class Prediction(BaseModel):
-    """The answer for one record: model name and version, the prediction and class probabilities."""
+    """The answer for one record: model name and version, the prediction and class probabilities.
+
+    request_id names the record in the inference log (labels sent later refer to it).
+    """
 
     model_name: str
     model_version: str
+    request_id: str
     prediction: Any
     probabilities: dict[str, float] | None = None
 
 
 class Predictions(BaseModel):
-    """The answer for a batch: model name and version, and per record a prediction (and probabilities)."""
+    """The answer for a batch: model name and version, and per record a prediction (and probabilities).
+
+    request_ids name the records in the inference log: the request's id, then ':' and the
+    record's position (0, 1, ...).
+    """
 
     model_name: str
     model_version: str
+    request_ids: list[str]
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = None
 
@@ -196,7 +206,8 @@ class KubecycleService:
         if self.log is not None:
             self.log.close()
 
-    async def _score(self, records: list[Record]) -> tuple[list[Any], list[dict[str, float]] | None]:
+    async def _score(self, records: list[Record], ids: list[str]  # type: ignore[valid-type]
+                     ) -> tuple[list[Any], list[dict[str, float]] | None]:
         rows = [r.model_dump(by_alias=True) for r in records]
         try:  # ONNX answers in microseconds on the event loop; scikit-learn gets a thread
             if self.predictor.runtime == "onnx":
@@ -216,16 +227,19 @@ class KubecycleService:
             self.count(str(value)).inc()
         if self.log is not None:
             stamp = datetime.now(UTC)
-            self.log.append([{**row, "prediction": p, "timestamp": stamp}
-                             for row, p in zip(rows, predictions, strict=True)])
+            self.log.append([{**row, "prediction": p, "timestamp": stamp, "request_id": rid,
+                              "model_version": INFO["model_version"]}
+                             for row, p, rid in zip(rows, predictions, ids, strict=True)])
         return predictions, probabilities
 
     @bentoml.api
     async def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
         """Predict one record."""
-        [value], proba = await self._score([record])
+        request_id = REQUEST_ID.get() or new_request_id()
+        [value], proba = await self._score([record], [request_id])
         return Prediction(model_name=INFO["model_name"], model_version=INFO["model_version"],
-                          prediction=value, probabilities=proba[0] if proba else None)
+                          request_id=request_id, prediction=value,
+                          probabilities=proba[0] if proba else None)
 
     @bentoml.api
     async def predict_batch(self, records: list[Record]) -> Predictions:  # type: ignore[valid-type]
@@ -234,20 +248,28 @@ class KubecycleService:
             raise InvalidArgument("records is empty; send at least one record")
         if len(records) > MAX_BATCH:
             raise InvalidArgument(f"{len(records)} records exceed the batch limit of {MAX_BATCH}")
-        values, proba = await self._score(records)
+        request_id = REQUEST_ID.get() or new_request_id()
+        ids = [f"{request_id}:{index}" for index in range(len(records))]
+        values, proba = await self._score(records, ids)
         return Predictions(model_name=INFO["model_name"], model_version=INFO["model_version"],
-                           predictions=values, probabilities=proba)
+                           request_ids=ids, predictions=values, probabilities=proba)
 
     @bentoml.api(batchable=True, max_batch_size=ADAPTIVE_MAX_BATCH,
                  max_latency_ms=ADAPTIVE_MAX_LATENCY_MS)
     async def predict_rows(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
         """Predict records, batched adaptively with other clients' concurrent requests.
 
-        The answer holds one prediction per record, in order.
+        The answer holds one prediction per record, in order; every record gets an id of its
+        own (the merged batch mixes requests).
         """
         if not records:
             return []
-        values, proba = await self._score(records)
+        ids = [new_request_id() for _ in records]
+        values, proba = await self._score(records, ids)
         return [Prediction(model_name=INFO["model_name"], model_version=INFO["model_version"],
-                           prediction=value, probabilities=proba[i] if proba else None)
+                           request_id=ids[i], prediction=value,
+                           probabilities=proba[i] if proba else None)
                 for i, value in enumerate(values)]
+
+
+KubecycleService.add_asgi_middleware(RequestIdMiddleware)

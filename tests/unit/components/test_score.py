@@ -16,14 +16,12 @@ from kubecycle.tracking import connect
 
 
 @pytest.fixture(scope="module")
-def registered(mlflow_server):
+def registered(mlflow_server, register_model, make_mixed):
     """A penguins classifier and a regressor on mixed columns (dates, booleans, ids)."""
-    from conftest import mixed_frame, register_model
-
     penguins = pd.read_csv(EXAMPLES_DIR / "penguins.csv")
     return {"penguins": register_model(penguins, mlflow_server, "score-penguins", "species",
                                   "classification", "f1", "logistic_regression"),
-            "mixed": register_model(mixed_frame(400).drop(columns="churn"), mlflow_server,
+            "mixed": register_model(make_mixed(400).drop(columns="churn"), mlflow_server,
                                "score-mixed", "amount", "regression", "rmse", "random_forest")}
 
 

@@ -209,16 +209,25 @@ def test_inference_log_goes_to_an_object_store(penguins, tmp_path, s3_bucket, se
     server, base = _serve(servers, packaged.bento_tag, env, tmp_path)
     try:
         records = _records(penguins.drop(columns="species").head(4))
-        assert requests.post(f"{base}/predict_batch", json={"records": records}, timeout=30).ok
-        assert requests.post(f"{base}/predict", json={"record": records[0]}, timeout=30).ok
-        deadline, rows = time.monotonic() + 30, 0
-        while rows < 5 and time.monotonic() < deadline:
+        batch = requests.post(f"{base}/predict_batch", json={"records": records}, timeout=30,
+                              headers={"X-Request-ID": "order-17"})
+        assert batch.headers["x-request-id"] == "order-17"
+        assert batch.json()["request_ids"] == [f"order-17:{i}" for i in range(4)]
+        single = requests.post(f"{base}/predict", json={"record": records[0]}, timeout=30,
+                               headers={"X-Request-ID": "bad id\twith spaces"})
+        generated = single.headers["x-request-id"]  # a malformed id is replaced, never echoed
+        assert len(generated) == 32 and single.json()["request_id"] == generated
+        deadline, logged = time.monotonic() + 30, pd.DataFrame()
+        while len(logged) < 5 and time.monotonic() < deadline:
             time.sleep(0.5)
             try:
-                rows = sum(len(chunk) for chunk in read_window(sink))
+                logged = pd.concat(read_window(sink))
             except DataSourceError:  # nothing flushed yet
-                rows = 0
-        assert rows == 5
+                logged = pd.DataFrame()
+        assert len(logged) == 5
+        assert sorted(logged["request_id"]) == sorted([f"order-17:{i}" for i in range(4)]
+                                                      + [generated])
+        assert set(logged["model_version"]) == {"2"}
         metrics = requests.get(f"{base}/metrics", timeout=10).text
         assert "kubecycle_inference_log_dropped_total{" not in metrics or \
             'reason="write_failed"} 0.0' in metrics
