@@ -38,7 +38,8 @@ _ROOT = Path(kubecycle.__file__).resolve().parent
 # What the service and the pickled Pipeline import, copied into the bento at the same path
 # under kubecycle/ (the service itself goes to the bento's root).
 BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
-                 "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py")
+                 "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py",
+                 "serving/open_inference.py")
 
 
 def model_packages(model) -> tuple[str, ...]:
@@ -126,6 +127,7 @@ def build_bento(model, model_name: str, version: str, contract: DataContract,
         saved = bentoml.sklearn.save_model(name, model, labels=labels,
                                            metadata={"mlflow_model_name": model_name})
         info = {"bento_model": str(saved.tag), "model_name": model_name,
+                "kubecycle_version": kubecycle.__version__,
                 "model_version": str(version), "fields": fields,
                 "classes": [_json_value(c) for c in getattr(model, "classes_", [])],
                 "onnx": {"file": ONNX_FILE if graph else None, "reason": check.reason}}

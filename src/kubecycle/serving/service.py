@@ -25,9 +25,10 @@ from typing import Any, Literal
 
 import bentoml
 from bentoml.exceptions import InternalServerError, InvalidArgument
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, create_model
 
 from kubecycle import settings
+from kubecycle.serving import open_inference
 from kubecycle.serving.inference_log import InferenceLog
 from kubecycle.serving.request_id import REQUEST_ID, RequestIdMiddleware, new_request_id
 
@@ -165,7 +166,33 @@ def _native(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _validated(rows: list[dict[str, Any]]) -> list[Any]:
+    """Rows of another protocol as Records, or the first problem naming record and field."""
+    records = []
+    for index, row in enumerate(rows):
+        try:
+            records.append(Record.model_validate(row))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "record"
+            raise open_inference.V2Error(f"record {index}, input {where!r}: {error['msg']}") from None
+    return records
+
+
+async def _score_v2(rows: list[dict[str, Any]], ids: list[str]) -> tuple[list[Any], Any]:
+    service = bentoml.get_current_service()
+    try:
+        predictions, probabilities = await service._score(_validated(rows), ids)
+    except InvalidArgument as exc:
+        raise open_inference.V2Error(str(exc)) from None
+    except InternalServerError as exc:
+        raise open_inference.V2Error(str(exc), status=500) from None
+    columns = [str(c) for c in INFO["classes"]]
+    return predictions, [[row[c] for c in columns] for row in probabilities or []]
+
+
 @bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS)
+@bentoml.asgi_app(open_inference.build_app(INFO, _score_v2, lambda: REQUEST_ID.get() or new_request_id()))
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
 
