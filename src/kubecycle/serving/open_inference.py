@@ -18,12 +18,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-PREFIX = "/v2"  # the app is mounted at the root: a mount at /v2 would redirect GET /v2
+PREFIX = "/v2"  # routes of an app mounted at the root: a mount at /v2 would redirect GET /v2
 HEADER_LENGTH = "inference-header-content-length"
 NUMERIC = {"FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "INT8": "<i1", "INT16": "<i2",
            "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4",
@@ -201,8 +200,9 @@ def _answer(document: dict[str, Any], info: dict[str, Any], request_id: str,
                     headers={HEADER_LENGTH: str(len(header))})
 
 
-def build_app(info: dict[str, Any], score: Scorer, request_id: Callable[[], str]) -> Starlette:
-    """The V2 routes (/v2/...) for the bento's model; mount the app at the root.
+def build_routes(info: dict[str, Any], score: Scorer, request_id: Callable[[], str]
+                 ) -> list[Route]:
+    """The V2 routes (/v2/...) for the bento's model.
 
     Args:
         info: The bento's info (model name and version, fields, classes, ONNX file).
@@ -260,5 +260,5 @@ def build_app(info: dict[str, Any], score: Scorer, request_id: Callable[[], str]
              ("/models/{name}/versions/{version}/ready", model_ready, "GET"),
              ("/models/{name}/infer", infer, "POST"),
              ("/models/{name}/versions/{version}/infer", infer, "POST")]
-    return Starlette(routes=[Route(f"{PREFIX}{path}", route(handler), methods=[method])
-                             for path, handler, method in paths])
+    return [Route(f"{PREFIX}{path}", route(handler), methods=[method])
+            for path, handler, method in paths]

@@ -26,9 +26,10 @@ from typing import Any, Literal
 import bentoml
 from bentoml.exceptions import InternalServerError, InvalidArgument
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, create_model
+from starlette.applications import Starlette
 
 from kubecycle import settings
-from kubecycle.serving import open_inference
+from kubecycle.serving import mlflow_protocol, open_inference
 from kubecycle.serving.inference_log import InferenceLog
 from kubecycle.serving.request_id import REQUEST_ID, RequestIdMiddleware, new_request_id
 
@@ -166,33 +167,54 @@ def _native(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _validated(rows: list[dict[str, Any]]) -> list[Any]:
+def _validated(rows: list[dict[str, Any]], error: type[Exception]) -> list[Any]:
     """Rows of another protocol as Records, or the first problem naming record and field."""
     records = []
     for index, row in enumerate(rows):
         try:
             records.append(Record.model_validate(row))
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "record"
-            raise open_inference.V2Error(f"record {index}, input {where!r}: {error['msg']}") from None
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "record"
+            raise error(f"record {index}, input {where!r}: {problem['msg']}") from None
     return records
 
 
-async def _score_v2(rows: list[dict[str, Any]], ids: list[str]) -> tuple[list[Any], Any]:
+async def _score_rows(rows: list[dict[str, Any]], ids: list[str], error: type[Exception]
+                      ) -> tuple[list[Any], list[dict[str, float]] | None]:
+    """Score rows of another protocol; its error type (message, status) for what goes wrong."""
     service = bentoml.get_current_service()
     try:
-        predictions, probabilities = await service._score(_validated(rows), ids)
+        return await service._score(_validated(rows, error), ids)
     except InvalidArgument as exc:
-        raise open_inference.V2Error(str(exc)) from None
+        raise error(str(exc)) from None
     except InternalServerError as exc:
-        raise open_inference.V2Error(str(exc), status=500) from None
+        raise error(str(exc), 500) from None
+
+
+async def _score_v2(rows: list[dict[str, Any]], ids: list[str]) -> tuple[list[Any], Any]:
+    predictions, probabilities = await _score_rows(rows, ids, open_inference.V2Error)
     columns = [str(c) for c in INFO["classes"]]
     return predictions, [[row[c] for c in columns] for row in probabilities or []]
 
 
+async def _score_mlflow(rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+    predictions, _ = await _score_rows(rows, ids, mlflow_protocol.ProtocolError)
+    return predictions
+
+
+def _current_request_id() -> str:
+    return REQUEST_ID.get() or new_request_id()
+
+
+# KServe V2 and MLflow's /invocations beside BentoML's own routes (an app at the root, so that
+# GET /v2 is not redirected)
+PROTOCOLS = Starlette(routes=[*open_inference.build_routes(INFO, _score_v2, _current_request_id),
+                              *mlflow_protocol.build_routes(_score_mlflow, _current_request_id)])
+
+
 @bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS)
-@bentoml.asgi_app(open_inference.build_app(INFO, _score_v2, lambda: REQUEST_ID.get() or new_request_id()))
+@bentoml.asgi_app(PROTOCOLS)
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
 

@@ -4,34 +4,13 @@ HTTP client (binary tensors, its default) and plain JSON requests."""
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
 
-from kubecycle.components.validate.core import clean
-from kubecycle.examples import EXAMPLES_DIR
-from kubecycle.tracking import free_port
-
 MODEL = "penguins"  # the name penguins_bento registers
-
-
-@pytest.fixture(scope="module")
-def served(penguins_bento, module_servers, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("v2")
-    port = free_port()
-    env = {**os.environ, "BENTOML_HOME": str(penguins_bento["store"]),
-           "KUBECYCLE_INFERENCE_LOG": str(folder / "log")}
-    module_servers.start([str(Path(sys.executable).parent / "bentoml"), "serve",
-                          penguins_bento["tag"], "--host", "127.0.0.1", "--port", str(port)],
-                         env, port, log=folder / "serve.log")
-    rows = clean(pd.read_csv(EXAMPLES_DIR / "penguins.csv"), "species").frame.drop(
-        columns="species").head(25).reset_index(drop=True)
-    return {"base": f"http://127.0.0.1:{port}", "url": f"127.0.0.1:{port}", "rows": rows}
 
 
 def _records(rows: pd.DataFrame) -> list[dict]:
