@@ -16,7 +16,7 @@ from rich.table import Table
 
 from kubecycle.errors import KubecycleError
 from kubecycle.pipelines.cli_common import ConfigArg, ModelOption, err, fail, load, out
-from kubecycle.pipelines.cli_models import deploy, monitor, package, predict, serve
+from kubecycle.pipelines.cli_models import deploy, feedback, monitor, package, predict, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="kubecycle: the tabular ML lifecycle on Kubeflow Pipelines.")
@@ -216,5 +216,5 @@ def submit(
         out.print(f"run {result.run_id} {result.state}", highlight=False)
 
 
-for command in (package, serve, predict, monitor, deploy):  # after run, compile, submit
+for command in (package, serve, predict, feedback, monitor, deploy):  # after run, compile, submit
     app.command()(command)

@@ -102,6 +102,37 @@ def predict(
               f"{result.rejects}", highlight=False, soft_wrap=True)
 
 
+def feedback(
+    labels: Annotated[str, typer.Option(
+        "--labels", help="CSV/Parquet labels (request_id or monitoring.id_columns, and the label "
+                         "column): a file, a folder or an s3:// / gs:// URI")],
+    config: ConfigArg = None,
+    inference_log: Annotated[str | None, typer.Option(
+        help="the inference log the labels refer to; default: $KUBECYCLE_HOME/inference-log")] = None,
+    label_store: Annotated[str | None, typer.Option(
+        help="where labels are kept; default: $KUBECYCLE_LABEL_STORE, else <inference log>-labels")
+    ] = None,
+) -> None:
+    """Store labels that arrived after the predictions; report those matching no prediction."""
+    from kubecycle.monitoring.labels import record_labels
+    from kubecycle.settings import kubecycle_home
+    from kubecycle.settings import label_store as default_store
+
+    try:
+        cfg = load(config)
+        log = inference_log or str(kubecycle_home() / "inference-log")
+        result = record_labels(labels, log, label_store or default_store(log),
+                               cfg.monitoring.id_columns,
+                               cfg.monitoring.label_column or cfg.data.target or "label")
+    except KubecycleError as exc:
+        fail(exc)
+    unknown = (f"; {result.unknown} match no logged prediction (e.g. "
+               f"{', '.join(result.unknown_examples)})" if result.unknown else "")
+    out.print(f"{result.read} labels stored in {result.store}, joined on {result.keys}: "
+              f"{result.joined} match logged predictions{unknown}", highlight=False,
+              soft_wrap=True)
+
+
 def monitor(
     config: ConfigArg = None,
     model: ModelOption = "",

@@ -203,6 +203,11 @@ class MonitoringConfig(_Strict):
     retrain: bool = Field(False, description="retrain automatically when the policy says so")
     sample_rows: int = Field(
         20_000, ge=100, description="rows of reference and window in Evidently's HTML report")
+    id_columns: list[str] = Field(
+        default_factory=list,
+        description="logged input columns that name a prediction in labels without request_id")
+    label_column: str | None = Field(
+        None, min_length=1, description="the labels' column (default: data.target, else label)")
 
 
 class ScoringConfig(_Strict):

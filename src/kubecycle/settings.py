@@ -146,6 +146,9 @@ EXTRA_FIELDS = _declare("KUBECYCLE_EXTRA_FIELDS", "forbid", "request fields the 
                         "know: forbid (a 4xx naming them) or ignore", choices=("forbid", "ignore"))
 INFERENCE_LOG = _declare("KUBECYCLE_INFERENCE_LOG", "", "folder or s3://, gs:// URI the service "
                          "appends predictions to (empty: no inference log)")
+LABEL_STORE = _declare("KUBECYCLE_LABEL_STORE", "", "folder or s3://, gs:// URI where /feedback "
+                       "and `kubecycle feedback` keep labels (empty: the inference log's, with "
+                       "-labels appended)")
 INFERENCE_LOG_BUFFER = _declare("KUBECYCLE_INFERENCE_LOG_BUFFER", "100000", "rows the log "
                                 "buffers before it drops (counted)", _positive_int,
                                 "a positive integer")
@@ -175,6 +178,14 @@ MLFLOW_SERVER_ENABLE_JOB_EXECUTION = _declare("MLFLOW_SERVER_ENABLE_JOB_EXECUTIO
 def kubecycle_home() -> Path:
     """Where runs write everything: KUBECYCLE_HOME, default ./.kubecycle (absolute)."""
     return Path(HOME.get()).expanduser().resolve()
+
+
+def label_store(inference_log: str) -> str:
+    """Where labels go: KUBECYCLE_LABEL_STORE, else beside the inference log (<log>-labels).
+
+    Never inside the log, whose every Parquet file is read as predictions.
+    """
+    return LABEL_STORE.get() or (f"{inference_log.rstrip('/')}-labels" if inference_log else "")
 
 
 def tracking_uri_from_env() -> str | None:

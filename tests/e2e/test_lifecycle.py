@@ -151,6 +151,15 @@ def test_demo_twice_promotes_then_gates(tmp_path, servers):
     assert served.returncode in (0, 3), served.stderr[-3000:]
     logged = json.loads((tmp_path / "mon-log" / "summary.json").read_text())
     assert logged["drift"]["rows"] == 50
+    # labels that arrive later are joined to the logged predictions by request id
+    ids = answer.json()["request_ids"]
+    labels = pd.DataFrame({"request_id": [*ids[:40], "never-served"],
+                           "species": [*window["species"].head(40), "Adelie"]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    fed = kubecycle("feedback", "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert fed.returncode == 0, fed.stderr[-3000:]
+    assert "41 labels stored" in fed.stdout and "40 match logged predictions; 1 match no " \
+        "logged prediction (e.g. never-served)" in fed.stdout.replace("\n", " ")
 
 
 def test_regression_with_mixed_columns(tmp_path, mlflow_server, make_mixed):

@@ -39,7 +39,8 @@ _ROOT = Path(kubecycle.__file__).resolve().parent
 # under kubecycle/ (the service itself goes to the bento's root).
 BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
                  "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py",
-                 "serving/open_inference.py", "serving/mlflow_protocol.py")
+                 "serving/open_inference.py", "serving/mlflow_protocol.py",
+                 "serving/feedback.py")
 
 
 def model_packages(model) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
 from starlette.applications import Starlette
 
 from kubecycle import settings
-from kubecycle.serving import mlflow_protocol, open_inference
+from kubecycle.serving import feedback, mlflow_protocol, open_inference
 from kubecycle.serving.inference_log import InferenceLog
 from kubecycle.serving.request_id import REQUEST_ID, RequestIdMiddleware, new_request_id
 
@@ -48,6 +49,7 @@ ADAPTIVE_MAX_LATENCY_MS = settings.ADAPTIVE_MAX_LATENCY_MS.get()
 MAX_BATCH = settings.MAX_BATCH.get()
 EXTRA_FIELDS = settings.EXTRA_FIELDS.get()  # or "ignore"
 LOG_DIR = settings.INFERENCE_LOG.get()  # "" = no inference log
+LABEL_STORE = settings.label_store(LOG_DIR)  # "" = no labels kept
 LOG_BUFFER = settings.INFERENCE_LOG_BUFFER.get()
 LOG_FLUSH_SECONDS = settings.INFERENCE_LOG_FLUSH_SECONDS.get()
 # The final flush of a stopping worker gives up after this long (its rows are counted as
@@ -207,10 +209,16 @@ def _current_request_id() -> str:
     return REQUEST_ID.get() or new_request_id()
 
 
+def _store_labels(rows: list[dict[str, Any]]) -> None:
+    bentoml.get_current_service().labels.append(rows)
+
+
 # KServe V2 and MLflow's /invocations beside BentoML's own routes (an app at the root, so that
 # GET /v2 is not redirected)
 PROTOCOLS = Starlette(routes=[*open_inference.build_routes(INFO, _score_v2, _current_request_id),
-                              *mlflow_protocol.build_routes(_score_mlflow, _current_request_id)])
+                              *mlflow_protocol.build_routes(_score_mlflow, _current_request_id),
+                              *feedback.build_routes(_store_labels if LABEL_STORE else None,
+                                                     MAX_BATCH, _current_request_id)])
 
 
 @bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS)
@@ -237,6 +245,10 @@ class KubecycleService:
             labelnames=["reason"])
         self.log = InferenceLog(LOG_DIR, dropped, LOG_BUFFER, LOG_FLUSH_SECONDS,
                                 LOG_SHUTDOWN_SECONDS) if LOG_DIR else None
+        labels_dropped = bentoml.metrics.Counter(
+            name="kubecycle_feedback_dropped", documentation="Labels dropped", labelnames=["reason"])
+        self.labels = InferenceLog(LABEL_STORE, labels_dropped, LOG_BUFFER, LOG_FLUSH_SECONDS,
+                                   LOG_SHUTDOWN_SECONDS) if LABEL_STORE else None
         _stop_with_parent()
         # Under load BentoML keeps hundreds of thousands of short-lived objects alive (spans,
         # timers); full collections over them stall every request in flight. Startup objects
@@ -247,13 +259,17 @@ class KubecycleService:
 
     @bentoml.on_shutdown
     def flush_inference_log(self) -> None:
-        """Write the buffered inference-log rows; BentoML calls this when the worker stops.
+        """Write the buffered inference-log rows and labels; BentoML calls this when the worker stops.
 
         It runs in uvicorn's lifespan shutdown, after the requests in flight were answered. Not
         atexit: uvicorn re-raises the stop signal once shut down, so atexit handlers never run.
+        Both close in parallel, so the shutdown takes one LOG_SHUTDOWN_SECONDS at most.
         """
-        if self.log is not None:
-            self.log.close()
+        closing = [threading.Thread(target=log.close) for log in (self.log, self.labels) if log]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
 
     async def _score(self, records: list[Record], ids: list[str]  # type: ignore[valid-type]
                      ) -> tuple[list[Any], list[dict[str, float]] | None]:
