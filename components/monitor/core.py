@@ -24,9 +24,11 @@ from kubecycle.errors import DataValidationError, MonitoringError
 from kubecycle.monitoring.drift import DriftEngine, DriftResult
 from kubecycle.monitoring.policy import RetrainDecision, decide_retrain
 from kubecycle.monitoring.quality import DataQuality, ModelQuality
+from kubecycle.monitoring.realized import RealizedPerformance, realized_performance
 from kubecycle.monitoring.window import (
     TIMESTAMP_COLUMN,
     LabelledWindow,
+    parse_window,
     read_window,
     window_text,
 )
@@ -65,6 +67,7 @@ class MonitorOutcome:
     model_quality: dict[str, Any]
     decision: RetrainDecision
     not_checked: dict[str, str] = field(default_factory=dict)  # columns the model ignores
+    realized: RealizedPerformance | None = None  # when the log's predictions have labels
     monitoring_run_id: str = ""
     retrain_run_id: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
@@ -81,6 +84,7 @@ class MonitorOutcome:
                 "model_version": self.model_version, "drift": self.drift.to_dict(),
                 "data_quality": self.data_quality, "model_quality": self.model_quality,
                 "decision": self.decision.to_dict(), "not_checked": self.not_checked,
+                "realized": self.realized.to_dict() if self.realized else None,
                 "monitoring_run_id": self.monitoring_run_id,
                 "retrain_run_id": self.retrain_run_id, "paths": self.paths}
 
@@ -180,19 +184,20 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
     fitted = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
     collected = _collect(cfg, current, since, now, version, contract, fitted)
     drift = collected.engine.result()
+    realized = _realized(cfg, str(current), contract.task, now)
     client = mlflow.MlflowClient()
     experiment = mlflow.set_experiment(cfg.mlflow.experiment)
     decision = _decide(cfg, client, experiment.experiment_id, version.name,
-                       drift.dataset_drift, retrain, now)
+                       drift.dataset_drift, retrain, now, realized.reason() if realized else "")
     window_quality = collected.model_quality.metrics()
     registered = {k: float(version.tags[held_out_metric_tag(k)]) for k in window_quality
                   if held_out_metric_tag(k) in version.tags}
     outcome = MonitorOutcome(version.name, version.version, drift, collected.quality.to_dict(),
                              {"window": window_quality, "registered_test": registered,
                               "labelled_rows": collected.model_quality.rows}, decision,
-                             not_checked=dict(contract.dropped))
+                             not_checked=dict(contract.dropped), realized=realized)
     if push_url:  # before anything is written: a refused push leaves no partial results
-        push_metrics(push_url, version.name, version.version, drift, window_quality)
+        push_metrics(push_url, version.name, version.version, drift, window_quality, realized)
     # retraining reads the window's labelled rows again, through the training pipeline
     source = str(current) if "://" in str(current) else str(Path(current).resolve())
     labelled = (LabelledWindow(source, window_text(since), now.isoformat())
@@ -250,15 +255,39 @@ def _collect(cfg: KubecycleConfig, current: str | Path, since: timedelta | None,
     return _Collected(engine, quality, model_quality, sample)
 
 
+def _realized(cfg: KubecycleConfig, current: str, task: str, now: datetime
+              ) -> RealizedPerformance | None:
+    """Realized performance of the log's predictions, when its label store holds labels."""
+    from kubecycle.catalog import METRICS
+    from kubecycle.monitoring.labels import read_labels
+    from kubecycle.settings import label_store
+
+    store = label_store(current)
+    if task not in ("classification", "regression") or not store:
+        return None
+    labels = read_labels(store)
+    if labels.empty:
+        return None
+    settings = cfg.monitoring
+    metric = settings.performance_metric or ("f1" if task == "classification" else "rmse")
+    return realized_performance(current, labels, task=task, metric=metric,
+                                greater_is_better=METRICS[metric].greater_is_better,
+                                chunk=parse_window(settings.performance_chunk),
+                                min_labels=settings.min_labels, floor=settings.performance_floor,
+                                id_columns=settings.id_columns, now=now)
+
+
 def _decide(cfg: KubecycleConfig, client: Any, experiment_id: str, model_name: str,
-            dataset_drift: bool, retrain: bool | None, now: datetime) -> RetrainDecision:
+            dataset_drift: bool, retrain: bool | None, now: datetime,
+            underperformance: str = "") -> RetrainDecision:
     """The retraining policy over this window and the model's previous monitoring runs."""
     previous, last_retrain = _previous_windows(client, experiment_id, model_name,
                                                cfg.monitoring.consecutive_windows - 1)
     return decide_retrain(dataset_drift, previous, last_retrain, now,
                           cfg.monitoring.consecutive_windows,
                           timedelta(hours=cfg.monitoring.cooldown_hours),
-                          cfg.monitoring.retrain if retrain is None else retrain)
+                          cfg.monitoring.retrain if retrain is None else retrain,
+                          underperformance)
 
 
 def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: RegisteredVersion,
@@ -299,6 +328,8 @@ def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: Regi
         client.log_metric(run.info.run_id, "window_rows", drift.rows)
         for name, value in outcome.model_quality["window"].items():
             client.log_metric(run.info.run_id, f"window_{name}", value)
+        if outcome.realized is not None:
+            _log_realized(client, run.info.run_id, outcome.realized)
         for name, column in drift.columns.items():
             if column.score == column.score:
                 client.log_metric(run.info.run_id, f"drift_score.{name}", column.score)
@@ -309,6 +340,15 @@ def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: Regi
         client.log_dict(run.info.run_id, outcome.to_dict(), "monitoring/summary.json")
         outcome.paths = _write_atomically(output_dir, files)
         client.set_terminated(run.info.run_id)
+
+
+def _log_realized(client: Any, run_id: str, realized: RealizedPerformance) -> None:
+    """Each chunk's metrics and coverage at the chunk's time (MLflow charts them over time)."""
+    for chunk in realized.chunks:
+        stamp = int(pd.Timestamp(chunk.start).timestamp() * 1000)
+        client.log_metric(run_id, "label_coverage", chunk.coverage, timestamp=stamp)
+        for name, value in chunk.metrics.items():
+            client.log_metric(run_id, f"realized_{name}", value, timestamp=stamp)
 
 
 def _reference_sample(version: RegisteredVersion, columns: list[str]) -> pd.DataFrame | None:

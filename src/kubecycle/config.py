@@ -208,6 +208,14 @@ class MonitoringConfig(_Strict):
         description="logged input columns that name a prediction in labels without request_id")
     label_column: str | None = Field(
         None, min_length=1, description="the labels' column (default: data.target, else label)")
+    performance_chunk: str = Field(
+        "1d", pattern=r"^[0-9]+(\.[0-9]+)?[mhd]$",
+        description="time chunk of realized performance (30m, 6h, 1d, ...)")
+    performance_metric: Literal["accuracy", "f1", "rmse", "mae"] | None = Field(
+        None, description="metric compared with the floor (default: f1 or rmse)")
+    performance_floor: float | None = Field(
+        None, description="retrain when the newest chunk's realized metric is worse than this")
+    min_labels: int = Field(30, ge=1, description="labels a chunk needs before its metrics count")
 
 
 class ScoringConfig(_Strict):

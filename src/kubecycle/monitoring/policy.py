@@ -21,7 +21,7 @@ class RetrainDecision:
 
 def decide_retrain(drifted: bool, previous_drifted: list[bool], last_retrain: datetime | None,
                    now: datetime, consecutive_windows: int, cooldown: timedelta,
-                   enabled: bool) -> RetrainDecision:
+                   enabled: bool, underperformance: str = "") -> RetrainDecision:
     """Decide whether this window triggers retraining.
 
     Args:
@@ -33,22 +33,28 @@ def decide_retrain(drifted: bool, previous_drifted: list[bool], last_retrain: da
         cooldown: how long after the last retraining no new one is triggered.
         enabled: whether retraining is on (monitoring.retrain or --retrain); when off, a
             retraining the policy calls for is reported but not triggered.
+        underperformance: why realized performance is past its floor ("" when it is not):
+            that calls for retraining at once, drift or not.
     """
     streak = 0
     for verdict in [drifted, *previous_drifted]:
         if not verdict:
             break
         streak += 1
-    if not drifted:
+    if underperformance:
+        cause = underperformance
+    elif not drifted:
         return RetrainDecision(False, "no dataset drift", 0)
-    if streak < consecutive_windows:
+    elif streak < consecutive_windows:
         return RetrainDecision(False, f"drift in {streak} window(s) in a row; the policy needs "
                                f"{consecutive_windows}", streak)
+    else:
+        cause = f"dataset drift in {streak} window(s) in a row"
     if last_retrain is not None and now - last_retrain < cooldown:
         when = last_retrain.strftime("%Y-%m-%d %H:%M")
         return RetrainDecision(False, f"in cooldown: last retraining at {when} UTC, "
                                f"cooldown {cooldown}", streak)
     if not enabled:
-        return RetrainDecision(False, "drift calls for retraining, but retraining is off "
+        return RetrainDecision(False, f"{cause} calls for retraining, but retraining is off "
                                "(monitoring.retrain or --retrain)", streak)
-    return RetrainDecision(True, f"dataset drift in {streak} window(s) in a row", streak)
+    return RetrainDecision(True, cause, streak)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from kubecycle.errors import MonitoringError
 from kubecycle.monitoring.drift import DriftResult
+from kubecycle.monitoring.realized import RealizedPerformance
 
 JOB = "kubecycle-monitor"
 
 
 def push_metrics(url: str, model_name: str, version: str, drift: DriftResult,
-                 quality: dict[str, float], timeout: float = 10.0) -> None:
-    """Push drift share, dataset drift, per-column scores and model quality to `url`.
+                 quality: dict[str, float], realized: RealizedPerformance | None = None,
+                 timeout: float = 10.0) -> None:
+    """Push drift, model quality and realized performance to `url`.
+
+    Drift share, dataset drift and per-column scores; model quality on the window's labelled
+    rows; realized performance of the newest chunk with enough labels.
 
     Raises MonitoringError naming the gateway when it cannot be reached or refuses.
     """
@@ -37,6 +42,18 @@ def push_metrics(url: str, model_name: str, version: str, drift: DriftResult,
                          [*labels, "metric"], registry=registry)
     for metric, value in quality.items():
         model_metric.labels(*values, metric).set(value)
+    if realized is not None and realized.latest is not None:
+        latest = realized.latest
+        performance = Gauge("kubecycle_realized_metric", "Realized metric of the newest chunk "
+                            "with enough labels", [*labels, "metric"], registry=registry)
+        for metric, value in latest.metrics.items():
+            performance.labels(*values, metric).set(value)
+        Gauge("kubecycle_label_coverage", "Share of that chunk's predictions with a label",
+              labels, registry=registry).labels(*values).set(latest.coverage)
+        Gauge("kubecycle_label_delay_hours", "Mean hours from prediction to label in that chunk",
+              labels, registry=registry).labels(*values).set(latest.delay_hours or 0.0)
+        Gauge("kubecycle_realized_below_floor", "1 when the realized metric is past the floor",
+              labels, registry=registry).labels(*values).set(int(realized.below_floor))
     try:
         push_to_gateway(url, job=JOB, registry=registry, timeout=timeout,
                         grouping_key={"model": model_name})

@@ -6,8 +6,10 @@ import http.server
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -272,3 +274,39 @@ def test_versions_without_contract_or_reference(penguins, mlflow_server, tmp_pat
         with pytest.raises(MonitoringError, match=expected):
             monitor(cfg, current=path, output_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_realized_performance_from_the_label_store_and_its_floor(penguins, mlflow_server,
+                                                                  make_registered, tmp_path,
+                                                                  pushgateway):
+    cfg = make_registered(penguins, mlflow_server, "mon-realized", performance_floor=0.99,
+                          performance_metric="accuracy", min_labels=20)
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    window = healthy(penguins, 200)
+    log = tmp_path / "log"
+    log.mkdir()
+    served = window.drop(columns="species").assign(
+        prediction=window["species"].where(np.arange(200) % 5 > 0, "Gentoo"),  # 80% right
+        request_id=[f"r{i}" for i in range(200)], timestamp=now - timedelta(hours=30))
+    served.to_parquet(log / "part-0.parquet")
+    (tmp_path / "log-labels").mkdir()
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(150)],
+                  "label": [json.dumps(v) for v in window["species"].head(150)],
+                  "received_at": now - timedelta(hours=6)}).to_parquet(
+        tmp_path / "log-labels" / "part.parquet")
+    url, received = pushgateway
+    outcome = monitor(cfg, current=log, output_dir=tmp_path / "o", now=now, push_url=url)
+    realized = outcome.to_dict()["realized"]
+    [chunk] = realized["chunks"]
+    assert (chunk["predictions"], chunk["labelled"], chunk["coverage"]) == (200, 150, 0.75)
+    expected = (window["species"].head(150) == served["prediction"].head(150)).mean()
+    assert chunk["metrics"]["accuracy"] == pytest.approx(expected)
+    assert chunk["delay_hours"] == pytest.approx(24.0)
+    assert realized["below_floor"] and not outcome.decision.retrain
+    assert outcome.decision.reason.startswith("realized accuracy")
+    assert "retraining is off" in outcome.decision.reason
+    text = received[0][2].decode()
+    assert 'kubecycle_realized_metric{metric="accuracy"' in text
+    assert "kubecycle_label_coverage" in text
+    summary = json.loads(Path(outcome.paths["summary.json"]).read_text())
+    assert summary["realized"]["latest"]["labelled"] == 150
