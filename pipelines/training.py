@@ -161,7 +161,8 @@ def build_training_pipeline(cfg: "KubecycleConfig") -> Callable:
                            "explain")
         registered = settle(register_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, model=model, train=train,
-            test=test, contract=model_contract, evaluation=evaluated.outputs["evaluation"]),
+            test=test, recent=raw.outputs["recent"], contract=model_contract,
+            evaluation=evaluated.outputs["evaluation"]),
             "register")
         packaged = settle(package_model(
             config=config, tracking_uri=tracking_uri, run_id=run_id, model=model,

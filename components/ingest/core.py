@@ -14,7 +14,7 @@ import pandas as pd
 
 from kubecycle.config import SqlSource
 from kubecycle.errors import DataSourceError, DataValidationError, first_line
-from kubecycle.monitoring.window import LabelledWindow, read_window
+from kubecycle.monitoring.window import TIMESTAMP_COLUMN, LabelledWindow, read_window
 
 HTTP_TIMEOUT_SECONDS = 60
 
@@ -110,35 +110,71 @@ def ingest(source: str | SqlSource) -> IngestResult:
     return IngestResult(frame=frame, source=name, rows=len(frame), columns=frame.shape[1])
 
 
-def with_labelled_rows(frame: pd.DataFrame, target: str | None, labelled: LabelledWindow
-                       ) -> tuple[pd.DataFrame, int]:
-    """Extend the training rows by the labelled rows of a window.
+def labelled_rows(columns: list[str], target: str | None, labelled: LabelledWindow,
+                  id_columns: list[str] | None = None) -> pd.DataFrame:
+    """The labelled rows of a window: the training data's columns (and `timestamp` if logged).
 
-    Labelled rows are those whose target is set; the window is read in chunks, and only the
-    columns the training data has are kept.
-
-    Args:
-        frame: The rows of data.source.
-        target: The target column (data.target).
-        labelled: Where the labelled rows are.
-
-    Returns:
-        The extended table and how many rows were added.
+    Labelled rows are those whose target is set, in the window itself or by a label from its
+    label store (kubecycle.settings.label_store: `/feedback` and `kubecycle feedback` put them
+    there, joined by request id or `id_columns`); labels received after the window's end wait.
+    The window is read in chunks.
 
     Raises:
         DataValidationError: no target is configured, or the window lacks a column the
             training data has.
     """
+    from kubecycle.monitoring.labels import LABEL, RECEIVED, LabelJoiner, read_labels
+    from kubecycle.settings import label_store
+
     if target is None:
         raise DataValidationError("labelled rows need data.target; a clustering config has none")
-    parts, added = [frame], 0
-    for chunk in read_window(labelled.source, labelled.since(), now=labelled.end()):
-        missing = [c for c in frame.columns if c not in chunk.columns]
+    store = label_store(labelled.source)
+    labels = read_labels(store) if store else pd.DataFrame()
+    end = labelled.end()
+    if len(labels) and end is not None:
+        labels = labels[pd.to_datetime(labels[RECEIVED], utc=True) <= end]
+    joiner = LabelJoiner(labels, id_columns or []) if len(labels) else None
+    parts = []
+    for chunk in read_window(labelled.source, labelled.since(), now=end):
+        missing = [c for c in columns if c not in chunk.columns and c != target]
         if missing:
             raise DataValidationError(
                 f"the labelled rows at {labelled.source} lack the column(s) {missing} of "
                 "data.source; log the model's inputs and the target there")
-        rows = chunk.loc[chunk[target].notna(), list(frame.columns)]
-        parts.append(rows)
-        added += len(rows)
-    return (pd.concat(parts, ignore_index=True) if added else frame), added
+        truth = chunk[target] if target in chunk.columns else pd.Series(None, index=chunk.index,
+                                                                         dtype=object)
+        if joiner is not None:
+            truth = truth.where(truth.notna(), joiner.labels_for(chunk)[LABEL])
+        kept = [*columns, *([TIMESTAMP_COLUMN] if TIMESTAMP_COLUMN in chunk.columns else [])]
+        parts.append(chunk.assign(**{target: truth}).loc[truth.notna(), kept])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def hold_out_newest(rows: pd.DataFrame, share: float, seed: int
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split labelled rows into those that train and the newest `share`, held out for the gate.
+
+    Newest by `timestamp` when the rows have one, else a seeded sample.
+    """
+    count = round(len(rows) * share)
+    if count == 0:
+        return rows, rows.iloc[:0]
+    if TIMESTAMP_COLUMN in rows.columns:
+        order = pd.to_datetime(rows[TIMESTAMP_COLUMN], utc=True).sort_values(kind="stable").index
+        recent = rows.loc[order[-count:]]
+    else:
+        recent = rows.sample(count, random_state=seed)
+    return rows.drop(index=recent.index), recent
+
+
+def with_labelled_rows(frame: pd.DataFrame, target: str | None, labelled: LabelledWindow,
+                       id_columns: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+    """Extend the training rows by the labelled rows of a window (see labelled_rows).
+
+    Returns:
+        The extended table and how many rows were added.
+    """
+    rows = labelled_rows(list(frame.columns), target, labelled, id_columns)
+    if rows.empty:
+        return frame, 0
+    return pd.concat([frame, rows[list(frame.columns)]], ignore_index=True), len(rows)

@@ -200,8 +200,9 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
         push_metrics(push_url, version.name, version.version, drift, window_quality, realized)
     # retraining reads the window's labelled rows again, through the training pipeline
     source = str(current) if "://" in str(current) else str(Path(current).resolve())
+    stored_labels = bool(realized and any(chunk.labelled for chunk in realized.chunks))
     labelled = (LabelledWindow(source, window_text(since), now.isoformat())
-                if collected.model_quality.rows else None)
+                if collected.model_quality.rows or stored_labels else None)
     _record(cfg, client, experiment.experiment_id, version, collected, outcome, retrainer,
             labelled, output_dir)
     return outcome

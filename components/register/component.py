@@ -13,11 +13,15 @@ def register_model(
     model: Input[Model],
     train: Input[Dataset],
     test: Input[Dataset],
+    recent: Input[Dataset],
     contract: Input[Artifact],
     evaluation: Input[Artifact],
     registration: Output[Artifact],
 ) -> None:
     """Register a model version with its data contract; alias `champion` only if it passes the gate.
+
+    The gate compares challenger and champion on the test rows and, after a retraining with
+    labelled rows, on the newest of them held out by ingest (`recent`, promotion.policy).
 
     The contract holds the model's inputs as the feature plan decided them.
     """
@@ -38,6 +42,8 @@ def register_model(
         metric=cfg.resolved_metric(task), test_metrics=read_json(evaluation.path)["metrics"],
         train=read_table(train.path), test=read_table(test.path), target=cfg.data.target,
         contract=data_contract, min_score=cfg.promotion.min_score,
-        min_improvement=cfg.promotion.min_improvement, seed=cfg.split.seed)
+        min_improvement=cfg.promotion.min_improvement, seed=cfg.split.seed,
+        recent=read_table(recent.path), policy=cfg.promotion.policy,
+        min_recent_rows=cfg.promotion.min_recent_rows)
     write_json(registration.path, result.to_dict())
     registration.metadata.update({"model_version": result.version, "status": result.decision.status})

@@ -10,7 +10,12 @@ from typing import Any
 import pandas as pd
 
 from kubecycle.catalog import METRICS, Task
-from kubecycle.components.register.gate import GateDecision, decide
+from kubecycle.components.register.gate import (
+    GateDecision,
+    RecentScores,
+    decide,
+    decide_with_recent,
+)
 from kubecycle.contract import DataContract
 from kubecycle.errors import TrackingError
 from kubecycle.evaluation import score
@@ -25,6 +30,7 @@ from kubecycle.registry import (
     GATE_TAG,
     METRIC_TAG,
     MODEL_PACKAGES,
+    RECENT_ROWS_TAG,
     REFERENCE_STATS_ARTIFACT,
     RUN_ID_TAG,
     TASK_TAG,
@@ -33,6 +39,7 @@ from kubecycle.registry import (
     held_out_rows,
     model_code,
     pinned,
+    recent_metric_tag,
     version_by_alias,
 )
 
@@ -65,20 +72,26 @@ def reference_sample(train: pd.DataFrame, model, target: str | None, seed: int) 
 
 
 def _champion_score(model_name: str, test: pd.DataFrame, target: str | None, task: Task,
-                    metric: str) -> tuple[str | None, float | None, str]:
-    """The champion's score on the challenger's test rows, else its recorded test score."""
+                    metric: str, recent: pd.DataFrame | None = None
+                    ) -> tuple[str | None, float | None, str, float | None]:
+    """The champion's score on the challenger's test rows, else its recorded test score.
+
+    Also its score on the newest labelled rows when they are given (None if it fails there).
+    """
     import mlflow
 
     champion = version_by_alias(model_name, CHAMPION)
     if champion is None:
-        return None, None, "no champion"
+        return None, None, "no champion", None
     try:
         model = mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION}")
-        return champion.version, score(model, test, target, task, metric), "same test rows"
+        on_recent = score(model, recent, target, task, metric) if recent is not None else None
+        return (champion.version, score(model, test, target, task, metric), "same test rows",
+                on_recent)
     except Exception as exc:  # an incompatible champion is compared on its recorded score
         recorded = champion.tags.get(held_out_metric_tag(metric))
         note = f"recorded score (rescoring failed: {type(exc).__name__})"
-        return champion.version, float(recorded) if recorded else None, note
+        return champion.version, float(recorded) if recorded else None, note, None
 
 
 def _trusted_types(model) -> list[str]:
@@ -139,20 +152,33 @@ def register_version(
     min_score: float | None,
     min_improvement: float,
     seed: int,
+    recent: pd.DataFrame | None = None,
+    policy: str = "test",
+    min_recent_rows: int = 1,
 ) -> Registration:
     """Log, register and gate one model version under the parent run.
 
-    The champion is rescored on this run's test rows so both face the same data. If any
-    step after registration fails, the new version is deleted (never half-registered).
+    The champion is rescored on this run's test rows so both face the same data, and both on
+    the newest labelled rows held out of training (`recent`, retraining only) when there are
+    at least min_recent_rows; `policy` (promotion.policy) says which decides. If any step
+    after registration fails, the new version is deleted (never half-registered).
     """
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    champion_version, champion_score, basis = _champion_score(
-        model_name, test, target, task, metric)
-    decision = decide(metric, test_metrics[metric], champion_score,
-                      METRICS[metric].greater_is_better, min_score, min_improvement)
+    if recent is not None and (target is None or len(recent) < min_recent_rows):
+        recent = None  # too few to judge by: the test split decides
+    champion_version, champion_score, basis, champion_recent = _champion_score(
+        model_name, test, target, task, metric, recent)
+    greater = METRICS[metric].greater_is_better
+    decision = decide(metric, test_metrics[metric], champion_score, greater, min_score,
+                      min_improvement)
+    if recent is not None:
+        scores = RecentScores(len(recent), score(model, recent, target, task, metric),
+                              champion_recent)
+        decision = decide_with_recent(decision, metric, scores, greater, policy, min_score,
+                                      min_improvement)
     x_train, _ = split_xy(train, target)
     example = x_train.head(EXAMPLE_ROWS)
     signature = infer_signature(example, model.predict(example))
@@ -171,6 +197,9 @@ def register_version(
     tags = {TASK_TAG: task, METRIC_TAG: metric, RUN_ID_TAG: run_uuid,
             GATE_TAG: decision.status, GATE_REASON_TAG: decision.reason[:5000],
             **{held_out_metric_tag(k): f"{v:.6g}" for k, v in test_metrics.items()}}
+    if decision.recent_rows:
+        tags[RECENT_ROWS_TAG] = str(decision.recent_rows)
+        tags[recent_metric_tag(metric)] = f"{decision.recent_challenger_score:.6g}"
     _tag_version(MlflowClient(), model_name, version, tags, decision.promote)
     return Registration(model_name, version, f"models:/{model_name}/{version}", decision,
                         champion_version)

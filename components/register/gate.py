@@ -13,6 +13,10 @@ class GateDecision:
     reason: str
     challenger_score: float
     champion_score: float | None
+    # on the newest labelled rows, held out of training (retraining only)
+    recent_rows: int = 0
+    recent_challenger_score: float | None = None
+    recent_champion_score: float | None = None
 
     @property
     def status(self) -> str:
@@ -53,3 +57,45 @@ def decide(
                             f"{champion:.4f} (margin {min_improvement})", challenger, champion)
     return GateDecision(False, f"test {metric} {challenger:.4f} does not beat the champion's "
                         f"{champion:.4f} by more than {min_improvement}", challenger, champion)
+
+
+@dataclass(frozen=True)
+class RecentScores:
+    """Challenger and champion on the newest labelled rows, held out of training."""
+
+    rows: int
+    challenger: float
+    champion: float | None
+
+
+def decide_with_recent(test: GateDecision, metric: str, recent: RecentScores | None,
+                       greater_is_better: bool, policy: str, min_score: float | None = None,
+                       min_improvement: float = 0.0) -> GateDecision:
+    """The gate's decision once the newest labelled rows are scored too.
+
+    Policies: `test` keeps the test split's decision (the recent scores are recorded);
+    `recent` lets the recent rows decide whether the challenger beats the champion (the test
+    split still enforces min_score); `both` needs the challenger to win on both. Without recent
+    rows (or with too few) the test split decides.
+    """
+    if recent is None:
+        return test
+    recorded = {"recent_rows": recent.rows, "recent_challenger_score": recent.challenger,
+                "recent_champion_score": recent.champion}
+    on_recent = decide(metric, recent.challenger, recent.champion, greater_is_better,
+                       None, min_improvement)
+    where = f" on the {recent.rows} newest labelled rows"
+    # a test score below min_score (or undefined) rejects under every policy
+    acceptable = decide(metric, test.challenger_score, None, greater_is_better, min_score)
+    if policy == "test" or not acceptable.promote:
+        return _with(test, test.promote, test.reason, recorded)
+    if policy == "recent":
+        reason = f"{on_recent.reason.replace('test ', 'recent ', 1)}{where} ({test.reason})"
+        return _with(test, on_recent.promote, reason, recorded)
+    promote = test.promote and on_recent.promote
+    reason = f"{test.reason}; {on_recent.reason.replace('test ', 'recent ', 1)}{where}"
+    return _with(test, promote, reason, recorded)
+
+
+def _with(test: GateDecision, promote: bool, reason: str, recorded: dict) -> GateDecision:
+    return GateDecision(promote, reason, test.challenger_score, test.champion_score, **recorded)

@@ -189,6 +189,13 @@ class PromotionConfig(_Strict):
     min_score: float | None = Field(None, description="challenger must reach this test score")
     min_improvement: float = Field(
         0.0, ge=0.0, description="challenger must beat the champion by more than this")
+    policy: Literal["test", "recent", "both"] = Field(
+        "recent", description="what decides when retraining brought labelled rows: the test "
+                              "split, the newest labelled rows (held out), or both")
+    recent_share: float = Field(
+        0.3, ge=0.0, lt=1.0,
+        description="share of the labelled window's rows, the newest, held out for the gate")
+    min_recent_rows: int = Field(30, ge=1, description="held-out labelled rows the gate needs")
 
 
 class MonitoringConfig(_Strict):

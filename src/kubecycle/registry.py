@@ -68,6 +68,14 @@ def bento_name(model_name: str) -> str:
     return re.sub(r"[^a-z0-9_.-]", "-", model_name.lower()).strip("-.") or "kubecycle-model"
 
 
+RECENT_ROWS_TAG = "kubecycle.recent_rows"  # newest labelled rows the gate scored (retraining)
+
+
+def recent_metric_tag(metric: str) -> str:
+    """The version tag holding its score on the newest labelled rows the gate held out."""
+    return f"kubecycle.recent.{metric}"
+
+
 def held_out_metric_tag(metric: str) -> str:
     """The version tag holding the held-out score of a metric."""
     return f"kubecycle.test_{metric}"

@@ -63,6 +63,31 @@ def read_labels(store: str) -> pd.DataFrame:
     return frame.assign(**{LABEL: frame[LABEL].map(json.loads)}).reset_index(drop=True)
 
 
+class LabelJoiner:
+    """Labels by request id and by id columns, looked up for chunks of the log."""
+
+    def __init__(self, labels: pd.DataFrame, id_columns: list[str]) -> None:
+        by_request = labels[labels[REQUEST_ID].notna()] if REQUEST_ID in labels else labels.iloc[:0]
+        self.by_request = by_request.set_index(REQUEST_ID)[[LABEL, RECEIVED]]
+        rest = labels[labels[REQUEST_ID].isna()] if REQUEST_ID in labels else labels
+        self.id_columns = [c for c in id_columns if c in rest.columns]
+        self.by_ids = (rest.dropna(subset=self.id_columns)
+                       .set_index(self.id_columns)[[LABEL, RECEIVED]]
+                       if self.id_columns else None)
+
+    def labels_for(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Label and arrival time per row of the chunk (NaN where none)."""
+        found = pd.DataFrame(index=chunk.index, columns=[LABEL, RECEIVED], dtype=object)
+        if REQUEST_ID in chunk.columns and len(self.by_request):
+            found = self.by_request.reindex(chunk[REQUEST_ID].astype(str)).set_axis(chunk.index)
+        if self.by_ids is not None and all(c in chunk.columns for c in self.id_columns):
+            keys = pd.MultiIndex.from_frame(chunk[self.id_columns].astype(str)) \
+                if len(self.id_columns) > 1 else chunk[self.id_columns[0]].astype(str)
+            by_ids = self.by_ids.reindex(keys).set_axis(chunk.index)
+            found = found.fillna(by_ids) if len(found) else by_ids
+        return found
+
+
 def _logged_keys(inference_log: str, keys: list[str]) -> set[tuple[str, ...]]:
     """The key values of every logged prediction, as text."""
     found: set[tuple[str, ...]] = set()

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from kubecycle.errors import DataValidationError
-from kubecycle.monitoring.labels import LABEL, RECEIVED, REQUEST_ID
+from kubecycle.monitoring.labels import LABEL, RECEIVED, LabelJoiner
 from kubecycle.monitoring.quality import ModelQuality
 from kubecycle.monitoring.window import TIMESTAMP_COLUMN, read_window
 
@@ -69,31 +69,6 @@ class RealizedPerformance:
                 f"past the floor {self.floor:g}")
 
 
-class _Joiner:
-    """Labels by request id and by id columns, looked up for chunks of the log."""
-
-    def __init__(self, labels: pd.DataFrame, id_columns: list[str]) -> None:
-        by_request = labels[labels[REQUEST_ID].notna()] if REQUEST_ID in labels else labels.iloc[:0]
-        self.by_request = by_request.set_index(REQUEST_ID)[[LABEL, RECEIVED]]
-        rest = labels[labels[REQUEST_ID].isna()] if REQUEST_ID in labels else labels
-        self.id_columns = [c for c in id_columns if c in rest.columns]
-        self.by_ids = (rest.dropna(subset=self.id_columns)
-                       .set_index(self.id_columns)[[LABEL, RECEIVED]]
-                       if self.id_columns else None)
-
-    def labels_for(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        """Label and arrival time per row of the chunk (NaN where none)."""
-        found = pd.DataFrame(index=chunk.index, columns=[LABEL, RECEIVED], dtype=object)
-        if REQUEST_ID in chunk.columns and len(self.by_request):
-            found = self.by_request.reindex(chunk[REQUEST_ID].astype(str)).set_axis(chunk.index)
-        if self.by_ids is not None and all(c in chunk.columns for c in self.id_columns):
-            keys = pd.MultiIndex.from_frame(chunk[self.id_columns].astype(str)) \
-                if len(self.id_columns) > 1 else chunk[self.id_columns[0]].astype(str)
-            by_ids = self.by_ids.reindex(keys).set_axis(chunk.index)
-            found = found.fillna(by_ids) if len(found) else by_ids
-        return found
-
-
 def realized_performance(log: str, labels: pd.DataFrame, *, task: str, metric: str,
                          greater_is_better: bool, chunk: timedelta, min_labels: int,
                          floor: float | None, id_columns: list[str], now: datetime
@@ -113,7 +88,7 @@ def realized_performance(log: str, labels: pd.DataFrame, *, task: str, metric: s
         now: Labels received later are not used (a pass as of then).
     """
     labels = labels[pd.to_datetime(labels[RECEIVED], utc=True) <= now] if len(labels) else labels
-    joiner = _Joiner(labels, id_columns)
+    joiner = LabelJoiner(labels, id_columns)
     size = pd.Timedelta(chunk)
     counts: dict[pd.Timestamp, list[float]] = {}  # start -> predictions, labelled, delay sum
     qualities: dict[pd.Timestamp, ModelQuality] = {}

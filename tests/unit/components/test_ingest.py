@@ -111,6 +111,32 @@ def test_labelled_rows_of_a_window_join_the_training_rows(penguins, tmp_path):
     assert everything == 60
 
 
+def test_labels_from_the_label_store_make_logged_rows_labelled(penguins, tmp_path):
+    """Labels sent after the predictions (by request id or id columns) label the logged rows;
+    those received after the window's end wait for the next retraining."""
+    import json
+
+    log = tmp_path / "log"
+    log.mkdir()
+    end = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    served = penguins.head(50).drop(columns="species").assign(
+        timestamp=end - timedelta(hours=5), prediction="Adelie",
+        request_id=[f"r{i}" for i in range(50)], customer=[f"C{i}" for i in range(50)])
+    served.to_parquet(log / "part-0.parquet")
+    (tmp_path / "log-labels").mkdir()
+    species = penguins.head(50)["species"].tolist()
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(20)] + [None] * 5 + ["r30"],
+                  "customer": [None] * 20 + [f"C{i}" for i in range(20, 25)] + [None],
+                  "label": [json.dumps(v) for v in [*species[:25], species[30]]],
+                  "received_at": [end - timedelta(hours=1)] * 25 + [end + timedelta(hours=1)]}
+                 ).to_parquet(tmp_path / "log-labels" / "part.parquet")
+    extended, added = with_labelled_rows(penguins, "species", LabelledWindow(
+        str(log), "24h", end.isoformat()), ["customer"])
+    assert added == 25  # r30's label came after the end
+    assert extended.tail(25)["species"].tolist() == species[:25]
+    assert list(extended.columns) == list(penguins.columns)
+
+
 @pytest.mark.parametrize(("window", "target", "message"), [
     (lambda log: LabelledWindow(str(log)), None, "need data.target"),
     (lambda log: LabelledWindow(str(log), "", "yesterday"), "species", "labelled_until"),
@@ -126,3 +152,17 @@ def test_a_window_without_the_training_columns_is_refused(penguins, tmp_path):
     penguins.drop(columns="island").to_parquet(tmp_path / "rows.parquet")
     with pytest.raises(DataValidationError, match=r"lack the column\(s\) \['island'\]"):
         with_labelled_rows(penguins, "species", LabelledWindow(str(tmp_path)))
+
+
+def test_the_newest_labelled_rows_are_held_out_for_the_gate(penguins):
+    from kubecycle.components.ingest.core import hold_out_newest
+
+    stamps = pd.date_range("2026-11-01", periods=100, freq="h", tz="UTC")
+    rows = penguins.head(100).assign(timestamp=stamps[::-1])  # newest first
+    training, recent = hold_out_newest(rows, 0.3, 0)
+    assert len(recent) == 30 and len(training) == 70
+    assert recent["timestamp"].min() > training["timestamp"].max()
+    no_time = penguins.head(10)
+    kept, held = hold_out_newest(no_time, 0.3, 0)
+    assert len(held) == 3 and set(kept.index).isdisjoint(held.index)
+    assert hold_out_newest(no_time, 0.0, 0)[1].empty

@@ -19,7 +19,7 @@ from kubecycle.modelling import TuneResult
 from kubecycle.registry import CHAMPION, load_contract, version_by_alias
 
 
-def _register(penguins, server, name, family, params, **gate):
+def _register(penguins, server, name, family, params, recent=None, **gate):
     cfg = parse_config({"data": {"source": "x.csv", "target": "species"},
                         "mlflow": {"model_name": name}})
     run_id = start_parent_run(cfg, server)
@@ -32,7 +32,8 @@ def _register(penguins, server, name, family, params, **gate):
                           metric="f1", test_metrics=metrics, train=train, test=test,
                           target="species", contract=cleaned.contract, seed=0,
                           min_score=gate.get("min_score"),
-                          min_improvement=gate.get("min_improvement", 0.0))
+                          min_improvement=gate.get("min_improvement", 0.0), recent=recent,
+                          policy=gate.get("policy", "recent"), min_recent_rows=10)
 
 
 def test_gate_promotes_then_keeps_the_better_champion(penguins, mlflow_server):
@@ -139,3 +140,27 @@ def test_a_registered_model_loads_with_plain_mlflow_where_kubecycle_is_not(
     model = mlflow.sklearn.load_model(result.model_uri)
     assert answer["predictions"] == [str(p) for p in model.predict(rows)]
     assert answer["transformers"].startswith(str(local))  # the copy shipped with the model
+
+
+@pytest.mark.parametrize("policy", ["test", "recent"])
+def test_the_newest_labelled_rows_can_replace_a_champion_that_wins_on_test(
+        penguins, mlflow_server, policy):
+    """The champion wins on the test split but loses on the newest labelled rows: policy
+    `recent` promotes the challenger, `test` keeps the champion; both scores are recorded."""
+    name = f"reg-recent-{policy}"
+    _register(penguins, mlflow_server, name, "random_forest", {"n_estimators": 30})
+    # the world moved: penguins the champion calls Gentoo are now labelled Adelie, which the
+    # weak challenger (nearly constant) predicts for every penguin
+    recent = penguins[penguins["species"] == "Gentoo"].head(40).assign(species="Adelie")
+    result = _register(penguins, mlflow_server, name, "logistic_regression", {"C": 0.0001},
+                       recent=recent, policy=policy)
+    decision = result.decision
+    assert decision.recent_rows == len(recent)
+    assert decision.recent_challenger_score > decision.recent_champion_score
+    assert decision.challenger_score < decision.champion_score  # worse on the test split
+    assert decision.promote is (policy == "recent")
+    tags = MlflowClient(mlflow_server, registry_uri=mlflow_server).get_model_version(
+        name, result.version).tags
+    assert tags["kubecycle.recent_rows"] == str(len(recent))
+    assert float(tags["kubecycle.recent.f1"]) == pytest.approx(decision.recent_challenger_score,
+                                                               rel=1e-5)
