@@ -203,3 +203,19 @@ def test_scoring_without_a_schedule_is_a_job_per_revision_on_a_claim(k8s):
 def test_bad_scoring_values_are_refused(k8s, values, named):
     out = k8s("helm", "template", "rel", str(CHART), "--set", *values)
     assert out.returncode != 0 and "scoring" in out.stderr and named in out.stderr
+
+
+def test_grafana_dashboard_configmap_carries_the_shipped_json(k8s):
+    import json
+
+    off = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
+    assert "rel-kubecycle-dashboard" not in off.stdout
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
+              "-f", str(CHART / "ci" / "dashboard-values.yaml"))
+    assert out.returncode == 0, out.stderr
+    config_map = next(d for d in yaml.safe_load_all(out.stdout)
+                      if d and d["metadata"]["name"] == "rel-kubecycle-dashboard")
+    assert config_map["metadata"]["namespace"] == "monitoring"
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((CHART / "dashboards" / "kubecycle.json").read_text())
+    assert json.loads(config_map["data"]["kubecycle.json"]) == shipped

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kubecycle.errors import MonitoringError
 from kubecycle.monitoring.drift import DriftResult
 from kubecycle.monitoring.realized import RealizedPerformance
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
 JOB = "kubecycle-monitor"
 
 
-def push_metrics(url: str, model_name: str, version: str, drift: DriftResult,
-                 quality: dict[str, float], realized: RealizedPerformance | None = None,
-                 timeout: float = 10.0) -> None:
-    """Push drift, model quality and realized performance to `url`.
+def monitoring_registry(model_name: str, version: str, drift: DriftResult,
+                        quality: dict[str, float], realized: RealizedPerformance | None = None
+                        ) -> CollectorRegistry:
+    """The gauges of one monitoring pass (what the Grafana dashboard charts).
 
     Drift share, dataset drift and per-column scores; model quality on the window's labelled
     rows; realized performance of the newest chunk with enough labels.
-
-    Raises MonitoringError naming the gateway when it cannot be reached or refuses.
     """
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
     labels = ["model", "version"]
@@ -54,6 +57,19 @@ def push_metrics(url: str, model_name: str, version: str, drift: DriftResult,
               labels, registry=registry).labels(*values).set(latest.delay_hours or 0.0)
         Gauge("kubecycle_realized_below_floor", "1 when the realized metric is past the floor",
               labels, registry=registry).labels(*values).set(int(realized.below_floor))
+    return registry
+
+
+def push_metrics(url: str, model_name: str, version: str, drift: DriftResult,
+                 quality: dict[str, float], realized: RealizedPerformance | None = None,
+                 timeout: float = 10.0) -> None:
+    """Push a monitoring pass's gauges (monitoring_registry) to the Pushgateway at `url`.
+
+    Raises MonitoringError naming the gateway when it cannot be reached or refuses.
+    """
+    from prometheus_client import push_to_gateway
+
+    registry = monitoring_registry(model_name, version, drift, quality, realized)
     try:
         push_to_gateway(url, job=JOB, registry=registry, timeout=timeout,
                         grouping_key={"model": model_name})
