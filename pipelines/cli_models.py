@@ -148,6 +148,8 @@ def monitor(
     tracking_uri: TrackingOption = None,
     kfp_host: Annotated[str | None, typer.Option(
         help="retrain through this KFP API instead of locally")] = None,
+    workspace: Annotated[str | None, typer.Option(
+        help="Evidently workspace folder the report is added to (monitoring.workspace)")] = None,
 ) -> None:
     """Check a window for drift against the champion; exit 0 healthy, 3 drift, 1/2 could not run."""
     from datetime import datetime
@@ -159,6 +161,9 @@ def monitor(
 
     try:
         cfg = load(config)
+        if workspace:
+            cfg = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(
+                update={"workspace": workspace})})
         uri = connect_tracking(tracking_uri)
         retrainer = kfp_retrainer(kfp_host, uri) if kfp_host else local_retrainer(uri)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -174,6 +179,11 @@ def monitor(
     table.add_row("window rows", str(drift.rows))
     table.add_row("drifted columns", f"{len(drift.drifted_columns)}/{len(drift.columns)} "
                   f"{drift.drifted_columns}")
+    if outcome.realized is not None and outcome.realized.latest is not None:
+        latest = outcome.realized.latest
+        table.add_row(f"realized {outcome.realized.metric}",
+                      f"{latest.metrics[outcome.realized.metric]:.4f} on {latest.labelled} labels "
+                      f"since {latest.start} (coverage {latest.coverage:.0%})")
     table.add_row("decision", outcome.decision.reason)
     if outcome.retrain_run_id:
         table.add_row("retraining run", outcome.retrain_run_id)

@@ -204,7 +204,7 @@ def monitor(cfg: KubecycleConfig, *, current: str | Path, output_dir: Path,
     labelled = (LabelledWindow(source, window_text(since), now.isoformat())
                 if collected.model_quality.rows or stored_labels else None)
     _record(cfg, client, experiment.experiment_id, version, collected, outcome, retrainer,
-            labelled, output_dir)
+            labelled, output_dir, now)
     return outcome
 
 
@@ -293,14 +293,14 @@ def _decide(cfg: KubecycleConfig, client: Any, experiment_id: str, model_name: s
 
 def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: RegisteredVersion,
             collected: _Collected, outcome: MonitorOutcome, retrainer: Retrainer | None,
-            labelled: LabelledWindow | None, output_dir: Path) -> None:
+            labelled: LabelledWindow | None, output_dir: Path, now: datetime) -> None:
     """Record the monitoring run in MLflow, retrain when decided, and write the files.
 
     The MLflow run holds metrics, report and summary; the files go to output_dir (written
     atomically).
     """
     from kubecycle.artifacts import write_json
-    from kubecycle.monitoring.report import bounded, evidently_drift
+    from kubecycle.monitoring.report import WorkspaceRun, bounded, evidently_drift
 
     drift = outcome.drift
     kinds = {c: collected.engine.windows[c].reference.kind for c in collected.engine.windows}
@@ -308,8 +308,13 @@ def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: Regi
     with tempfile.TemporaryDirectory() as staging:
         html = Path(staging) / "drift_report.html"
         if reference_sample is not None:
+            workspace = (WorkspaceRun(cfg.monitoring.workspace, f"{version.name} monitoring",
+                                      now, {MODEL_NAME_TAG: version.name,
+                                            MODEL_VERSION_TAG: version.version})
+                         if cfg.monitoring.workspace else None)
             evidently_drift(bounded(reference_sample, cfg.monitoring.sample_rows),
-                            collected.sample.result(), kinds, cfg.monitoring.drift_share, html)
+                            collected.sample.result(), kinds, cfg.monitoring.drift_share, html,
+                            workspace)
         run = client.create_run(experiment_id,
                                 run_name=f"monitor-{version.name}-v{version.version}",
                                 tags={MONITORING_TAG: "true", MODEL_NAME_TAG: version.name,

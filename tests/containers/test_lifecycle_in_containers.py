@@ -225,6 +225,39 @@ def test_monitoring_job_reads_what_serving_logged(engine, render, tracking, serv
         pod.remove_all()
 
 
+def test_evidently_ui_shows_the_reports_the_monitoring_job_added(engine, render, tracking,
+                                                                 served_log, tmp_path):
+    """The monitoring CronJob adds its report to the workspace claim; the chart's Evidently UI
+    Deployment, on the same claim read-only, lists the project and the pass."""
+    ui_port = free_port()
+    cluster = render({"mlflow": {"port": int(tracking.rsplit(":", 1)[1])},
+                      "serving": {"enabled": False},
+                      "monitoring": {"evidently": {"enabled": True,
+                                                   "ui": {"enabled": True, "port": ui_port}}}})
+    workspace = tmp_path / "evidently"
+    workspace.mkdir()
+    claims = {f"{RELEASE}-inference-log": served_log, f"{RELEASE}-evidently": workspace}
+    (tmp_path / "job").mkdir()
+    (tmp_path / "ui").mkdir()
+    job = PodRunner(engine, cluster, pod_spec(cluster.find("CronJob", f"{RELEASE}-monitoring")),
+                    tmp_path / "job", claims=claims)
+    ui = PodRunner(engine, cluster, pod_spec(cluster.find("Deployment", f"{RELEASE}-evidently")),
+                   tmp_path / "ui", claims=claims)
+    try:
+        result = job.run("monitor")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        container = ui.start("evidently")
+        wait_http(f"http://127.0.0.1:{ui_port}/api/projects", runner=ui, container=container)
+        [project] = requests.get(f"http://127.0.0.1:{ui_port}/api/projects", timeout=30).json()
+        assert project["name"] == "penguins-species monitoring"
+        runs = requests.get(f"http://127.0.0.1:{ui_port}/api/projects/{project['id']}/snapshots",
+                            timeout=30).json()
+        assert len(runs) == 1 and runs[0]["metadata"]["kubecycle.model_name"] == "penguins-species"
+    finally:
+        job.remove_all()
+        ui.remove_all()
+
+
 def test_scoring_job_scores_a_claim_as_the_chart_runs_it(engine, render, tracking, trained,
                                                          tmp_path):
     """The chart's one-off scoring Job on a claim: the champion the pipeline trained scores the

@@ -219,3 +219,26 @@ def test_grafana_dashboard_configmap_carries_the_shipped_json(k8s):
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads((CHART / "dashboards" / "kubecycle.json").read_text())
     assert json.loads(config_map["data"]["kubecycle.json"]) == shipped
+
+
+def test_evidently_workspace_claim_job_flag_and_read_only_ui(k8s):
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
+              "-f", str(CHART / "ci" / "evidently-values.yaml"))
+    assert out.returncode == 0, out.stderr
+    documents = [d for d in yaml.safe_load_all(out.stdout) if d]
+    claim = next(d for d in documents if d["kind"] == "PersistentVolumeClaim"
+                 and d["metadata"]["name"] == "rel-kubecycle-evidently")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    cronjob = next(d for d in documents if d["kind"] == "CronJob")
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "--workspace /data/evidently" in pod["containers"][0]["args"][0]
+    assert {"name": "evidently", "mountPath": "/data/evidently"} in pod["containers"][0][
+        "volumeMounts"]
+    ui = next(d for d in documents if d["kind"] == "Deployment"
+              and d["metadata"]["name"] == "rel-kubecycle-evidently")
+    container = ui["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["evidently", "ui", "--workspace", "/data/evidently"]
+    assert {"name": "workspace", "mountPath": "/data/evidently", "readOnly": True} in container[
+        "volumeMounts"]
+    off = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
+    assert "rel-kubecycle-evidently" not in off.stdout

@@ -239,3 +239,9 @@ template:
       - name: tmp
         emptyDir: {}
 {{- end -}}
+
+{{/* The Evidently workspace: its claim and the UI's name. */}}
+{{- define "kubecycle.evidently.name" -}}{{ include "kubecycle.fullname" . | trunc 53 | trimSuffix "-" }}-evidently{{- end -}}
+{{- define "kubecycle.evidently.claimName" -}}
+{{- default (include "kubecycle.evidently.name" .) .Values.monitoring.evidently.existingClaim -}}
+{{- end -}}

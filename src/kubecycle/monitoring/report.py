@@ -6,6 +6,7 @@ The verdicts are used to check the engine agrees.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -34,9 +35,33 @@ def bounded(frame: pd.DataFrame, rows: int = MAX_REPORT_ROWS, seed: int = 0) -> 
     return frame.sample(rows, random_state=seed) if len(frame) > rows else frame
 
 
+@dataclass(frozen=True)
+class WorkspaceRun:
+    """Where a report also goes: an Evidently workspace folder, its project, the run's tags."""
+
+    folder: str
+    project: str
+    timestamp: datetime
+    tags: dict[str, str]
+
+
+def save_to_workspace(snapshot, run: WorkspaceRun) -> str:
+    """Add the snapshot to the workspace's project (created when missing); return its id.
+
+    `evidently ui --workspace FOLDER` then shows every pass's drift over time.
+    """
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace(run.folder)
+    found = workspace.search_project(run.project)
+    project = found[0] if found else workspace.create_project(
+        run.project, description="kubecycle monitoring passes")
+    return str(workspace.add_run(project.id, snapshot, include_data=False).id)
+
+
 def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[str, str],
-                    drift_share: float = 0.5, html_path: str | Path | None = None
-                    ) -> dict[str, EvidentlyColumn]:
+                    drift_share: float = 0.5, html_path: str | Path | None = None,
+                    workspace: WorkspaceRun | None = None) -> dict[str, EvidentlyColumn]:
     """Run DataDriftPreset with the given column kinds; optionally save the HTML report.
 
     Args:
@@ -45,6 +70,7 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[
         kinds: column -> "numeric" | "categorical".
         drift_share: share of drifted columns that means dataset drift in the report.
         html_path: where to save the HTML report (None: not saved).
+        workspace: an Evidently workspace the snapshot is added to (None: none).
 
     Returns:
         Evidently's method, score and threshold per column.
@@ -58,10 +84,14 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[
         categorical_columns=[c for c in columns if kinds[c] == "categorical"])
     snapshot = Report([DataDriftPreset(drift_share=drift_share)]).run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
-        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition))
+        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+        timestamp=workspace.timestamp if workspace else None,
+        metadata=dict(workspace.tags) if workspace else None)
     if html_path is not None:
         Path(html_path).parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html_path))
+    if workspace is not None:
+        save_to_workspace(snapshot, workspace)
     result = {}
     for metric in snapshot.dict()["metrics"]:
         config = metric.get("config") or {}

@@ -310,3 +310,22 @@ def test_realized_performance_from_the_label_store_and_its_floor(penguins, mlflo
     assert "kubecycle_label_coverage" in text
     summary = json.loads(Path(outcome.paths["summary.json"]).read_text())
     assert summary["realized"]["latest"]["labelled"] == 150
+
+
+def test_each_pass_adds_its_report_to_an_evidently_workspace(penguins, mlflow_server,
+                                                             make_registered, tmp_path):
+    from evidently.ui.workspace import Workspace
+
+    folder = tmp_path / "workspace"
+    cfg = make_registered(penguins, mlflow_server, "mon-workspace", workspace=str(folder))
+    path = tmp_path / "w.parquet"
+    healthy(penguins, 200).to_parquet(path)
+    first = datetime(2026, 11, 24, tzinfo=UTC)
+    for day in range(2):
+        monitor(cfg, current=path, output_dir=tmp_path / f"o{day}", now=first + timedelta(days=day))
+    workspace = Workspace(str(folder))
+    [project] = workspace.search_project("mon-workspace monitoring")
+    runs = workspace.list_runs(project.id)
+    assert len(runs) == 2
+    stamps = sorted(workspace.get_run(project.id, run).timestamp for run in runs)
+    assert [s.date() for s in stamps] == [first.date(), (first + timedelta(days=1)).date()]
