@@ -40,7 +40,7 @@ _ROOT = Path(kubecycle.__file__).resolve().parent
 BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
                  "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py",
                  "serving/open_inference.py", "serving/mlflow_protocol.py",
-                 "serving/feedback.py")
+                 "serving/feedback.py", "serving/explain.py")
 
 
 def model_packages(model) -> tuple[str, ...]:
@@ -128,10 +128,11 @@ def build_bento(model, model_name: str, version: str, contract: DataContract,
         saved = bentoml.sklearn.save_model(name, model, labels=labels,
                                            metadata={"mlflow_model_name": model_name})
         info = {"bento_model": str(saved.tag), "model_name": model_name,
-                "kubecycle_version": kubecycle.__version__,
+                "kubecycle_version": kubecycle.__version__, "task": contract.task,
                 "model_version": str(version), "fields": fields,
                 "classes": [_json_value(c) for c in getattr(model, "classes_", [])],
-                "onnx": {"file": ONNX_FILE if graph else None, "reason": check.reason}}
+                "onnx": {"file": ONNX_FILE if graph else None, "reason": check.reason},
+                "background": background_rows(test, fields)}
         packages = SERVING_PACKAGES + (ONNX_PACKAGES if graph else ()) + model_packages(model)
         with tempfile.TemporaryDirectory() as folder:
             _build_context(Path(folder), info, graph)
@@ -234,6 +235,18 @@ def export_archive(bento_tag: str, destination: str, filename: str) -> str:
                                  f"{first_line(exc)}; check the URI and the credentials"
                                  ) from None
     return uri
+
+
+BACKGROUND_ROWS = 20  # rows /explain compares a record with (its cost grows with them)
+
+
+def background_rows(test: pd.DataFrame | None, fields: dict[str, dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """A seeded sample of the registered test rows, as JSON records, for /explain."""
+    if test is None or test.empty or any(name not in test.columns for name in fields):
+        return []
+    sample = test[list(fields)].sample(min(BACKGROUND_ROWS, len(test)), random_state=0)
+    return json.loads(sample.to_json(orient="records", date_format="iso"))
 
 
 def _json_value(value):

@@ -200,14 +200,31 @@ def _answer(document: dict[str, Any], info: dict[str, Any], request_id: str,
                     headers={HEADER_LENGTH: str(len(header))})
 
 
-def build_routes(info: dict[str, Any], score: Scorer, request_id: Callable[[], str]
-                 ) -> list[Route]:
+def _explanation_answer(info: dict[str, Any], request_id: str,
+                        explained: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """V2 outputs of explanations: output, base_value and contribution_<column> per record."""
+    columns = list(explained[0][1].contributions)
+    outputs = [{"name": "output", "datatype": "FP64", "shape": [len(explained)],
+                "data": [e.output for _, e in explained]},
+               {"name": "base_value", "datatype": "FP64", "shape": [len(explained)],
+                "data": [e.base_value for _, e in explained]}]
+    outputs += [{"name": f"contribution_{c}", "datatype": "FP64", "shape": [len(explained)],
+                 "data": [e.contributions[c] for _, e in explained]} for c in columns]
+    return {"model_name": info["model_name"], "model_version": info["model_version"],
+            "id": request_id, "outputs": outputs}
+
+
+def build_routes(info: dict[str, Any], score: Scorer, request_id: Callable[[], str],
+                 explain: Callable[[list[dict[str, Any]]], Awaitable[list[tuple[Any, Any]]]]
+                 | None = None) -> list[Route]:
     """The V2 routes (/v2/...) for the bento's model.
 
     Args:
         info: The bento's info (model name and version, fields, classes, ONNX file).
         score: Validates and scores rows (see Scorer).
         request_id: The current request's id (set by the request-id middleware).
+        explain: Validates and explains rows: (prediction, contributions) per row; it adds
+            POST .../explain (kubecycle's extension) with the same inputs as infer.
     """
     metadata = model_metadata(info)
 
@@ -254,11 +271,20 @@ def build_routes(info: dict[str, Any], score: Scorer, request_id: Callable[[], s
         predictions, probabilities = await score(rows, [f"{base}:{i}" for i in range(len(rows))])
         return _answer(document, info, base, predictions, probabilities)
 
+    async def explain_rows(request: Request) -> dict[str, Any]:
+        _check_model(request)
+        document, binary = _split_body(await request.body(), request.headers.get(HEADER_LENGTH))
+        return _explanation_answer(info, str(document.get("id") or request_id()),
+                                   await explain(_rows_of(document, binary)))
+
     paths = [("/health/live", live, "GET"), ("/health/ready", ready, "GET"), ("", server, "GET"),
              ("/models/{name}", model, "GET"), ("/models/{name}/versions/{version}", model, "GET"),
              ("/models/{name}/ready", model_ready, "GET"),
              ("/models/{name}/versions/{version}/ready", model_ready, "GET"),
              ("/models/{name}/infer", infer, "POST"),
              ("/models/{name}/versions/{version}/infer", infer, "POST")]
+    if explain is not None:
+        paths += [("/models/{name}/explain", explain_rows, "POST"),
+                  ("/models/{name}/versions/{version}/explain", explain_rows, "POST")]
     return [Route(f"{PREFIX}{path}", route(handler), methods=[method])
             for path, handler, method in paths]

@@ -94,6 +94,22 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] | None = None
 
 
+class Explanation(BaseModel):
+    """Per-column contributions to one prediction: base_value plus their sum is `output`.
+
+    `output` is the probability of the predicted class for a classifier, the prediction for a
+    regressor.
+    """
+
+    model_name: str
+    model_version: str
+    request_id: str
+    prediction: Any
+    output: float
+    base_value: float
+    contributions: dict[str, float]
+
+
 class Predictions(BaseModel):
     """The answer for a batch: model name and version, and per record a prediction (and probabilities).
 
@@ -200,6 +216,16 @@ async def _score_v2(rows: list[dict[str, Any]], ids: list[str]) -> tuple[list[An
     return predictions, [[row[c] for c in columns] for row in probabilities or []]
 
 
+async def _explain_v2(rows: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    service = bentoml.get_current_service()
+    records = _validated(rows, open_inference.V2Error)
+    try:
+        return [await asyncio.to_thread(service._explained, r.model_dump(by_alias=True))
+                for r in records]
+    except InvalidArgument as exc:
+        raise open_inference.V2Error(str(exc)) from None
+
+
 async def _score_mlflow(rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
     predictions, _ = await _score_rows(rows, ids, mlflow_protocol.ProtocolError)
     return predictions
@@ -215,7 +241,8 @@ def _store_labels(rows: list[dict[str, Any]]) -> None:
 
 # KServe V2 and MLflow's /invocations beside BentoML's own routes (an app at the root, so that
 # GET /v2 is not redirected)
-PROTOCOLS = Starlette(routes=[*open_inference.build_routes(INFO, _score_v2, _current_request_id),
+PROTOCOLS = Starlette(routes=[*open_inference.build_routes(INFO, _score_v2, _current_request_id,
+                                                           _explain_v2),
                               *mlflow_protocol.build_routes(_score_mlflow, _current_request_id),
                               *feedback.build_routes(_store_labels if LABEL_STORE else None,
                                                      MAX_BATCH, _current_request_id)])
@@ -305,6 +332,34 @@ class KubecycleService:
         return Prediction(model_name=INFO["model_name"], model_version=INFO["model_version"],
                           request_id=request_id, prediction=value,
                           probabilities=proba[0] if proba else None)
+
+    def _explained(self, row: dict[str, Any]) -> tuple[Any, Any]:
+        """The record's prediction and its Shapley contributions (kubecycle.serving.explain)."""
+        from kubecycle.serving.explain import shapley
+
+        if not INFO.get("background"):
+            raise InvalidArgument("this bento has no background rows to explain with; "
+                                  "package the version again (kubecycle package)")
+        [label], proba = self.predictor([row])
+        if INFO.get("task") == "clustering":
+            raise InvalidArgument("a clustering model has no output to explain")
+        position = self.classes.index(str(_native(label))) if proba is not None else None
+
+        def output(rows: list[dict[str, Any]]) -> Any:
+            predicted, probabilities = self.predictor(rows)
+            return probabilities[:, position] if position is not None else predicted
+
+        inputs = [name for name, spec in INFO["fields"].items() if not spec.get("optional")]
+        return _native(label), shapley(output, row, INFO["background"], inputs)
+
+    @bentoml.api
+    async def explain(self, record: Record) -> Explanation:  # type: ignore[valid-type]
+        """Explain one record: each column's contribution to the model output (Shapley values)."""
+        request_id = REQUEST_ID.get() or new_request_id()
+        label, result = await asyncio.to_thread(self._explained, record.model_dump(by_alias=True))
+        return Explanation(model_name=INFO["model_name"], model_version=INFO["model_version"],
+                           request_id=request_id, prediction=label, output=result.output,
+                           base_value=result.base_value, contributions=result.contributions)
 
     @bentoml.api
     async def predict_batch(self, records: list[Record]) -> Predictions:  # type: ignore[valid-type]
