@@ -40,7 +40,7 @@ _ROOT = Path(kubecycle.__file__).resolve().parent
 BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
                  "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py",
                  "serving/open_inference.py", "serving/mlflow_protocol.py",
-                 "serving/feedback.py", "serving/explain.py")
+                 "serving/feedback.py", "serving/explain.py", "serving/protocols.py")
 
 
 def model_packages(model) -> tuple[str, ...]:

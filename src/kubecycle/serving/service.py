@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bentoml
+import numpy as np
 from bentoml.exceptions import InternalServerError, InvalidArgument
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, create_model
-from starlette.applications import Starlette
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model
 
 from kubecycle import settings
-from kubecycle.serving import feedback, mlflow_protocol, open_inference
 from kubecycle.serving.inference_log import InferenceLog
+from kubecycle.serving.protocols import protocols_app
 from kubecycle.serving.request_id import REQUEST_ID, RequestIdMiddleware, new_request_id
 
 HERE = Path(__file__).resolve().parent
@@ -148,13 +148,24 @@ class SklearnPredictor:
     def __init__(self, model) -> None:
         self.model = model
         self.columns = list(INFO["fields"])
+        # one pass instead of two when the model's labels are its most probable classes on
+        # the background rows (true of every kubecycle family; checked, not assumed)
+        self.labels_from_proba = False
+        if INFO["classes"] and INFO.get("background"):
+            labels, proba = self(INFO["background"])
+            self.labels_from_proba = bool(np.array_equal(
+                np.asarray(labels), np.asarray(self.model.classes_)[proba.argmax(axis=1)]))
 
     def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
         """Predict the rows: labels, and class probabilities for a classifier (else None)."""
         import pandas as pd
 
         frame = pd.DataFrame.from_records(rows, columns=self.columns)
-        proba = self.model.predict_proba(frame) if INFO["classes"] else None
+        if not INFO["classes"]:
+            return self.model.predict(frame), None
+        proba = self.model.predict_proba(frame)
+        if self.labels_from_proba:
+            return np.asarray(self.model.classes_)[proba.argmax(axis=1)], proba
         return self.model.predict(frame), proba
 
 
@@ -185,67 +196,9 @@ def _native(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _validated(rows: list[dict[str, Any]], error: type[Exception]) -> list[Any]:
-    """Rows of another protocol as Records, or the first problem naming record and field."""
-    records = []
-    for index, row in enumerate(rows):
-        try:
-            records.append(Record.model_validate(row))
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "record"
-            raise error(f"record {index}, input {where!r}: {problem['msg']}") from None
-    return records
-
-
-async def _score_rows(rows: list[dict[str, Any]], ids: list[str], error: type[Exception]
-                      ) -> tuple[list[Any], list[dict[str, float]] | None]:
-    """Score rows of another protocol; its error type (message, status) for what goes wrong."""
-    service = bentoml.get_current_service()
-    try:
-        return await service._score(_validated(rows, error), ids)
-    except InvalidArgument as exc:
-        raise error(str(exc)) from None
-    except InternalServerError as exc:
-        raise error(str(exc), 500) from None
-
-
-async def _score_v2(rows: list[dict[str, Any]], ids: list[str]) -> tuple[list[Any], Any]:
-    predictions, probabilities = await _score_rows(rows, ids, open_inference.V2Error)
-    columns = [str(c) for c in INFO["classes"]]
-    return predictions, [[row[c] for c in columns] for row in probabilities or []]
-
-
-async def _explain_v2(rows: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
-    service = bentoml.get_current_service()
-    records = _validated(rows, open_inference.V2Error)
-    try:
-        return [await asyncio.to_thread(service._explained, r.model_dump(by_alias=True))
-                for r in records]
-    except InvalidArgument as exc:
-        raise open_inference.V2Error(str(exc)) from None
-
-
-async def _score_mlflow(rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
-    predictions, _ = await _score_rows(rows, ids, mlflow_protocol.ProtocolError)
-    return predictions
-
-
-def _current_request_id() -> str:
-    return REQUEST_ID.get() or new_request_id()
-
-
-def _store_labels(rows: list[dict[str, Any]]) -> None:
-    bentoml.get_current_service().labels.append(rows)
-
-
-# KServe V2 and MLflow's /invocations beside BentoML's own routes (an app at the root, so that
-# GET /v2 is not redirected)
-PROTOCOLS = Starlette(routes=[*open_inference.build_routes(INFO, _score_v2, _current_request_id,
-                                                           _explain_v2),
-                              *mlflow_protocol.build_routes(_score_mlflow, _current_request_id),
-                              *feedback.build_routes(_store_labels if LABEL_STORE else None,
-                                                     MAX_BATCH, _current_request_id)])
+# KServe V2, MLflow's /invocations and /feedback beside BentoML's own routes (an app at the
+# root, so that GET /v2 is not redirected)
+PROTOCOLS = protocols_app(INFO, Record, MAX_BATCH, keeps_labels=bool(LABEL_STORE))
 
 
 @bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS)

@@ -79,8 +79,9 @@ def service(tmp_path_factory, module_servers):
 def test_fuzzed_requests_never_get_a_server_error(service, mode):
     schema = schemathesis.openapi.from_url(f"{service['base']}/docs.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    predicting = [op for op in operations if op.path.startswith("/predict")]
-    assert {op.path for op in predicting} == {"/predict", "/predict_batch", "/predict_rows"}
+    predicting = [op for op in operations if op.path.startswith(("/predict", "/explain"))]
+    assert {op.path for op in predicting} == {"/predict", "/predict_batch", "/predict_rows",
+                                              "/explain"}
     calls = []
     for operation in predicting:
 
