@@ -16,6 +16,11 @@ next 12.5%); the last 12.5% are the request rows. Each HTTP server runs as its o
                      the joblib-dumped Pipeline (/predict and /predict_batch)
   mlflow             `mlflow models serve --env-manager local -w 1` of the model saved with
                      mlflow.sklearn.save_model (dataframe_records to /invocations)
+  kubecycle-v2       the bento as packaged, on its Open Inference Protocol route
+                     (/v2/models/{name}/infer, one JSON input per column)
+  kubecycle-invocations  the bento as packaged, on MLflow's protocol (/invocations)
+  bare-noop          the limit of the machine: a bare ASGI app under uvicorn (no framework, no
+                     model, no access log) answering every POST with a constant
 
 and the limit, in this process without HTTP: predict on prebuilt one-row (or 100-row)
 DataFrames (in-process-sklearn) and the verified graph's session.run on prebuilt feeds
@@ -68,6 +73,8 @@ TARGET = "churn"
 BATCH_ROWS, CHECK_ROWS = 100, 300
 SPEEDUP_TARGET, P99_TARGET_MS = 5.0, 50.0
 PEERS = ("fastapi", "mlflow")  # the peers of the throughput target
+NOOP_SHARE_TARGET = 0.20  # single records at most clients: kubecycle vs the bare no-op
+PROTOCOL_SHARE_TARGET = 0.80  # V2 and /invocations vs /predict
 READY_SECONDS = 120
 
 
@@ -160,6 +167,42 @@ def predict_batch(body: dict):
 '''
 
 
+BARE_APP = '''\
+"""The limit of the machine: a bare ASGI app, no framework, no model."""
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({{"type": "lifespan.startup.complete"}})
+            elif message["type"] == "lifespan.shutdown":
+                await send({{"type": "lifespan.shutdown.complete"}})
+                return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({{"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]}})
+    await send({{"type": "http.response.body", "body": b'{{"predictions": []}}'}})
+'''
+
+
+def v2_body(rows: list[dict], fields: dict) -> dict:
+    """An Open Inference Protocol request: one input per column (pandas codec convention)."""
+    def datatype(spec: dict) -> str:
+        return {"numeric": "FP64", "boolean": "BOOL"}.get(spec["kind"], "BYTES")
+
+    return {"inputs": [{"name": name, "shape": [len(rows)], "datatype": datatype(spec),
+                        "data": [row.get(name) for row in rows]} for name, spec in fields.items()]}
+
+
+def v2_predictions(answer: dict) -> list:
+    return next(o["data"] for o in answer["outputs"] if o["name"] == "prediction")
+
+
 @dataclass
 class Server:
     name: str
@@ -171,6 +214,7 @@ class Server:
     port: int
     process: subprocess.Popen | None = None
     log: Path | None = None
+    predictions: Callable[[dict], list] | None = lambda answer: answer["predictions"]
 
     @property
     def base(self) -> str:
@@ -201,23 +245,36 @@ def make_servers(model: Model, work: Path) -> list[Server]:
     kube = (("/predict", lambda r: {"record": r}), ("/predict_batch", lambda rs: {"records": rs}))
     invocations = (("/invocations", lambda r: {"dataframe_records": [r]}),
                    ("/invocations", lambda rs: {"dataframe_records": rs}))
+    v2_path = "/v2/models/bench-serving/infer"
+    v2 = ((v2_path, lambda r: v2_body([r], model.fields)),
+          (v2_path, lambda rs: v2_body(rs, model.fields)))
+    (work / "bare").mkdir()
+    (work / "bare" / "app.py").write_text(BARE_APP.format())
 
     def bentoml_serve(port: int) -> list[str]:
         return [str(BIN / "bentoml"), "serve", model.bento_tag, "--host", "127.0.0.1", "--port", str(port)]
+
+    def uvicorn(folder: Path) -> Callable[[int], list[str]]:
+        return lambda p: [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1",
+                          "--port", str(p), "--workers", "1", "--no-access-log",
+                          "--log-level", "warning", "--app-dir", str(folder)]
 
     servers = []
     for name, argv, extra, ready, paths in [
         ("kubecycle", bentoml_serve, {}, "/readyz", kube),
         ("kubecycle-sklearn", bentoml_serve, {"KUBECYCLE_RUNTIME": "sklearn"}, "/readyz", kube),
-        ("fastapi", lambda p: [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1",
-                               "--port", str(p), "--workers", "1", "--no-access-log",
-                               "--log-level", "warning", "--app-dir", str(app)], {}, "/readyz", kube),
+        ("fastapi", uvicorn(app), {}, "/readyz", kube),
         ("mlflow", lambda p: [str(BIN / "mlflow"), "models", "serve", "-m", str(work / "mlflow-model"),
                               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(p), "-w", "1"],
          {}, "/ping", invocations),
+        ("kubecycle-v2", bentoml_serve, {}, "/readyz", v2),
+        ("kubecycle-invocations", bentoml_serve, {}, "/readyz", invocations),
+        ("bare-noop", uvicorn(work / "bare"), {}, "/readyz", kube),
     ]:
         port = free_port()
-        servers.append(Server(name, argv(port), {**env, **extra}, ready, paths[0], paths[1], port))
+        servers.append(Server(name, argv(port), {**env, **extra}, ready, paths[0], paths[1], port,
+                              predictions={"kubecycle-v2": v2_predictions,
+                                           "bare-noop": None}.get(name, Server.predictions)))
     return servers
 
 
@@ -361,7 +418,7 @@ def check_predictions(server: Server, rows: list[dict], expected: list) -> str |
     answer = requests.post(server.base + path, json=body(rows), timeout=120)
     if answer.status_code != 200:
         return f"batch request answered HTTP {answer.status_code}: {answer.text[:300]}"
-    served = answer.json()["predictions"]
+    served = server.predictions(answer.json())
     differing = sum(a != b for a, b in zip(served, expected, strict=True))
     if differing:
         return f"{differing} of {len(rows)} batch predictions differ"
@@ -459,6 +516,25 @@ def report_targets(results: dict[tuple[str, int], list[Result]], cases: list[Cas
                 f"target {SPEEDUP_TARGET:g}x")
     else:
         verdict(None, "single-record throughput: no kubecycle or peer figures")
+    noop = by_name.get("bare-noop")
+    if kube and noop and noop.requests_per_s:
+        share = kube.requests_per_s / noop.requests_per_s
+        verdict(share >= NOOP_SHARE_TARGET,
+                f"single record at {single.clients} clients: kubecycle at {share:.0%} of the bare "
+                f"no-op ({noop.requests_per_s:,.0f} req/s); target {NOOP_SHARE_TARGET:.0%}")
+    fallback = by_name.get("kubecycle-sklearn")
+    if fallback and peers:
+        best = max(peers, key=lambda r: r.requests_per_s)
+        verdict(fallback.requests_per_s >= best.requests_per_s,
+                f"scikit-learn fallback {fallback.requests_per_s:,.0f} req/s vs the best peer "
+                f"({best.server}) {best.requests_per_s:,.0f}; target never slower")
+    for name in ("kubecycle-v2", "kubecycle-invocations"):
+        other = by_name.get(name)
+        if kube and other and kube.requests_per_s:
+            share = other.requests_per_s / kube.requests_per_s
+            verdict(share >= PROTOCOL_SHARE_TARGET,
+                    f"{name} at {share:.0%} of /predict's req/s; target within "
+                    f"{1 - PROTOCOL_SHARE_TARGET:.0%}")
     if kube:
         verdict(kube.p99_ms is not None and kube.p99_ms < P99_TARGET_MS,
                 f"kubecycle p99 at {single.clients} clients: {fmt(kube.p99_ms, 1)} ms; "
@@ -474,7 +550,7 @@ def report_targets(results: dict[tuple[str, int], list[Result]], cases: list[Cas
     for rs in batch:
         http = [r for r in rs if not r.server.startswith("in-process")]
         kube_batch = next((r for r in http if r.server == "kubecycle"), None)
-        others = [r for r in http if r.server != "kubecycle"]
+        others = [r for r in http if r.server in PEERS]  # not the no-op, not its own routes
         if kube_batch and others:
             best = max(others, key=lambda r: r.rows_per_s)
             verdict(kube_batch.rows_per_s > best.rows_per_s,
@@ -504,7 +580,8 @@ def main() -> int:
     parser.add_argument("--label-noise", type=float, default=0.0,
                         help="noise on the column that nearly decides the label (deeper trees)")
     parser.add_argument("--servers", nargs="+",
-                        default=["kubecycle", "kubecycle-sklearn", "fastapi", "mlflow", "in-process"])
+                        default=["kubecycle", "kubecycle-sklearn", "fastapi", "mlflow",
+                                 "kubecycle-v2", "kubecycle-invocations", "bare-noop", "in-process"])
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per case, 5k rows")
     args = parser.parse_args()
     if args.quick:
@@ -540,7 +617,8 @@ def main() -> int:
                 continue
             print(f"{server.name}: ready in {time.perf_counter() - started:.1f} s", flush=True)
             try:
-                checks[server.name] = check_predictions(server, check_rows, expected)
+                if server.predictions is not None:  # the no-op predicts nothing
+                    checks[server.name] = check_predictions(server, check_rows, expected)
                 for case in cases:
                     result = run_load(server, case, pool, args, work)
                     results[(case.kind, case.clients)].append(result)
