@@ -137,3 +137,23 @@ def test_a_packaged_version_scores_with_the_graph_it_recorded(registered, mlflow
     assert result.runtime == "onnx" and "recorded when packaged" in result.runtime_reason
     np.testing.assert_allclose(pd.read_parquet(result.output)["prediction"],
                                _model("score-mixed").predict(rows), rtol=1e-5)
+
+
+def test_object_store_input_and_output(registered, mlflow_server, s3_bucket):
+    import pyarrow.fs as fs
+
+    connect(mlflow_server)
+    rows = registered["penguins"].reset_index(drop=True)
+    filesystem, base = fs.FileSystem.from_uri(f"{s3_bucket}/incoming")
+    for index, part in enumerate(np.array_split(rows, 2)):
+        with filesystem.open_output_stream(f"{base}/part-{index}.parquet") as handle:
+            part.to_parquet(handle, index=False)
+    result = score_batch(_cfg("score-penguins"), f"{s3_bucket}/incoming/",
+                         f"{s3_bucket}/scores/penguins.parquet")
+    assert result.scored == len(rows) and result.output == f"{s3_bucket}/scores/penguins.parquet"
+    _, key = fs.FileSystem.from_uri(result.output)
+    with filesystem.open_input_file(key) as handle:
+        assert pd.read_parquet(handle)["prediction"].tolist() == _model(
+            "score-penguins").predict(rows).tolist()
+    _, rejects = fs.FileSystem.from_uri(result.rejects)
+    assert filesystem.get_file_info(rejects).type == fs.FileType.File
