@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/drift.py
 	$(PY) bench/serving.py
 	$(PY) bench/quality.py
+	$(PY) bench/scoring.py
 
 # The three images, tagged from the package version: with docker when a Docker engine answers,
 # else with podman (installed from Debian); a stand-in base where no registry can be pulled.

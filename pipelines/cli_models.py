@@ -110,7 +110,7 @@ def feedback(
     inference_log: Annotated[str | None, typer.Option(
         help="the inference log the labels refer to; default: $KUBECYCLE_HOME/inference-log")] = None,
     label_store: Annotated[str | None, typer.Option(
-        help="where labels are kept; default: $KUBECYCLE_LABEL_STORE, else <inference log>-labels")
+        help="where labels are kept; default: $KUBECYCLE_LABEL_STORE, else <inference log>/_labels")
     ] = None,
 ) -> None:
     """Store labels that arrived after the predictions; report those matching no prediction."""

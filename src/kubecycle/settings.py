@@ -147,8 +147,8 @@ EXTRA_FIELDS = _declare("KUBECYCLE_EXTRA_FIELDS", "forbid", "request fields the 
 INFERENCE_LOG = _declare("KUBECYCLE_INFERENCE_LOG", "", "folder or s3://, gs:// URI the service "
                          "appends predictions to (empty: no inference log)")
 LABEL_STORE = _declare("KUBECYCLE_LABEL_STORE", "", "folder or s3://, gs:// URI where /feedback "
-                       "and `kubecycle feedback` keep labels (empty: the inference log's, with "
-                       "-labels appended)")
+                       "and `kubecycle feedback` keep labels (empty: _labels in the inference "
+                       "log, which the log's readers skip)")
 INFERENCE_LOG_BUFFER = _declare("KUBECYCLE_INFERENCE_LOG_BUFFER", "100000", "rows the log "
                                 "buffers before it drops (counted)", _positive_int,
                                 "a positive integer")
@@ -180,12 +180,17 @@ def kubecycle_home() -> Path:
     return Path(HOME.get()).expanduser().resolve()
 
 
-def label_store(inference_log: str) -> str:
-    """Where labels go: KUBECYCLE_LABEL_STORE, else beside the inference log (<log>-labels).
+LABELS_FOLDER = "_labels"  # inside the inference log; its readers skip _-prefixed folders
 
-    Never inside the log, whose every Parquet file is read as predictions.
+
+def label_store(inference_log: str) -> str:
+    """Where labels go: KUBECYCLE_LABEL_STORE, else <inference log>/_labels.
+
+    Inside the log, so they live on the same volume or prefix (a serving pod can write there);
+    the log's readers skip folders starting with an underscore.
     """
-    return LABEL_STORE.get() or (f"{inference_log.rstrip('/')}-labels" if inference_log else "")
+    return LABEL_STORE.get() or (f"{inference_log.rstrip('/')}/{LABELS_FOLDER}"
+                                 if inference_log else "")
 
 
 def tracking_uri_from_env() -> str | None:

@@ -38,13 +38,17 @@ class TableFile:
         return self.path.lower().endswith(PARQUET_SUFFIXES)
 
 
-def _wanted(name: str, suffixes: Sequence[str]) -> bool:
-    return name.lower().endswith(tuple(suffixes)) and not name.startswith((".", "_"))
+def _wanted(relative: str, suffixes: Sequence[str]) -> bool:
+    """A table file not hidden: no part of its path under the source starts with . or _."""
+    parts = relative.replace("\\", "/").strip("/").split("/")
+    return (parts[-1].lower().endswith(tuple(suffixes))
+            and not any(part.startswith((".", "_")) for part in parts))
 
 
 def _local_files(source: Path, option: str, suffixes: Sequence[str]) -> list[TableFile]:
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file() and _wanted(p.name, suffixes))
+        files = sorted(p for p in source.rglob("*")
+                       if p.is_file() and _wanted(str(p.relative_to(source)), suffixes))
         if not files:
             raise DataSourceError(f"{option} {source} holds no {'/'.join(suffixes)} files")
         return [TableFile(None, str(p)) for p in files]
@@ -57,7 +61,8 @@ def table_files(source: str | Path, option: str, suffixes: Sequence[str] = TABLE
                 ) -> list[TableFile]:
     """Every file of a source: the file itself, or a folder's files with these suffixes (sorted).
 
-    Hidden files and files starting with an underscore (_SUCCESS, _temporary) are skipped.
+    Hidden files and folders and those starting with an underscore (_SUCCESS, _temporary,
+    the label store's _labels) are skipped.
 
     Args:
         source: A path or URI.
@@ -76,8 +81,8 @@ def table_files(source: str | Path, option: str, suffixes: Sequence[str] = TABLE
         info = filesystem.get_file_info(base)
         if info.type == fs.FileType.Directory:
             found = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
-            files = sorted(i.path for i in found
-                           if i.type == fs.FileType.File and _wanted(i.base_name, suffixes))
+            files = sorted(i.path for i in found if i.type == fs.FileType.File
+                           and _wanted(i.path[len(base.rstrip("/")):], suffixes))
             if not files:
                 raise DataSourceError(f"{option} {source} holds no {'/'.join(suffixes)} files")
             return [TableFile(filesystem, path) for path in files]

@@ -10,6 +10,8 @@ def test_a_folder_gives_its_tables_in_order_and_skips_markers(tmp_path):
     pd.DataFrame({"x": [1, 2, 3]}).to_parquet(tmp_path / "a.parquet")
     pd.DataFrame({"x": [4]}).to_csv(tmp_path / "b" / "c.csv", index=False)
     (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / "_labels").mkdir()  # the label store inside an inference log
+    pd.DataFrame({"label": ["1"]}).to_parquet(tmp_path / "_labels" / "part.parquet")
     (tmp_path / ".d.parquet.tmp").write_text("")
     (tmp_path / "notes.txt").write_text("")
     files = table_files(tmp_path, "--input")
@@ -44,6 +46,8 @@ def test_an_object_store_prefix_is_listed_and_read(s3_bucket):
     filesystem, base = fs.FileSystem.from_uri(f"{s3_bucket}/in")
     with filesystem.open_output_stream(f"{base}/part-0.parquet") as handle:
         pd.DataFrame({"x": [1, 2]}).to_parquet(handle)
+    with filesystem.open_output_stream(f"{base}/_labels/part-0.parquet") as handle:
+        pd.DataFrame({"label": ["1"]}).to_parquet(handle)
     files = table_files(f"{s3_bucket}/in", "--input")
     assert [f.name for f in files] == ["s3://kubecycle-test/in/part-0.parquet"]
     assert parquet_rows(files) == 2

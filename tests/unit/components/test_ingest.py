@@ -123,13 +123,13 @@ def test_labels_from_the_label_store_make_logged_rows_labelled(penguins, tmp_pat
         timestamp=end - timedelta(hours=5), prediction="Adelie",
         request_id=[f"r{i}" for i in range(50)], customer=[f"C{i}" for i in range(50)])
     served.to_parquet(log / "part-0.parquet")
-    (tmp_path / "log-labels").mkdir()
+    (tmp_path / "log" / "_labels").mkdir()
     species = penguins.head(50)["species"].tolist()
     pd.DataFrame({"request_id": [f"r{i}" for i in range(20)] + [None] * 5 + ["r30"],
                   "customer": [None] * 20 + [f"C{i}" for i in range(20, 25)] + [None],
                   "label": [json.dumps(v) for v in [*species[:25], species[30]]],
                   "received_at": [end - timedelta(hours=1)] * 25 + [end + timedelta(hours=1)]}
-                 ).to_parquet(tmp_path / "log-labels" / "part.parquet")
+                 ).to_parquet(tmp_path / "log" / "_labels" / "part.parquet")
     extended, added = with_labelled_rows(penguins, "species", LabelledWindow(
         str(log), "24h", end.isoformat()), ["customer"])
     assert added == 25  # r30's label came after the end

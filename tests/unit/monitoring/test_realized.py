@@ -33,7 +33,7 @@ def _simulate(tmp_path, task: str = "classification"):
         pd.DataFrame({"request_id": np.asarray(ids)[rows], "prediction": predicted[rows],
                       "timestamp": stamps[rows]}).to_parquet(log / f"part-{part}.parquet")
     delays = pd.to_timedelta(rng.uniform(0, 7, ROWS), unit="D")
-    store = tmp_path / "inference-log-labels"
+    store = tmp_path / "inference-log" / "_labels"
     store.mkdir()
     labelled = rng.random(ROWS) < 0.9  # some predictions never get a label
     pd.DataFrame({"request_id": np.asarray(ids)[labelled],

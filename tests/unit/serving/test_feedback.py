@@ -43,7 +43,7 @@ def test_labels_are_kept_when_the_server_stops(served, module_servers):
     assert again.status_code == 200
 
     module_servers.stop(served["server"])  # SIGTERM: the buffered labels are written
-    labels = read_labels(served["log"] + "-labels")
+    labels = read_labels(served["log"] + "/_labels")
     by_id = dict(zip(labels["request_id"].fillna(labels["customer_id"]), labels["label"],
                      strict=True))
     assert by_id == {request_id: "Adelie", "order-17:0": "Gentoo", "order-17:1": "Chinstrap",

@@ -289,11 +289,11 @@ def test_realized_performance_from_the_label_store_and_its_floor(penguins, mlflo
         prediction=window["species"].where(np.arange(200) % 5 > 0, "Gentoo"),  # 80% right
         request_id=[f"r{i}" for i in range(200)], timestamp=now - timedelta(hours=30))
     served.to_parquet(log / "part-0.parquet")
-    (tmp_path / "log-labels").mkdir()
+    (tmp_path / "log" / "_labels").mkdir()
     pd.DataFrame({"request_id": [f"r{i}" for i in range(150)],
                   "label": [json.dumps(v) for v in window["species"].head(150)],
                   "received_at": now - timedelta(hours=6)}).to_parquet(
-        tmp_path / "log-labels" / "part.parquet")
+        tmp_path / "log" / "_labels" / "part.parquet")
     url, received = pushgateway
     outcome = monitor(cfg, current=log, output_dir=tmp_path / "o", now=now, push_url=url)
     realized = outcome.to_dict()["realized"]
