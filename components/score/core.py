@@ -90,8 +90,10 @@ def _scored(chunk: pd.DataFrame, accepted: pd.Series, features: pd.DataFrame,
         return out.assign(**{c: pd.Series(dtype=object) for c in _output_columns(predictor)})
     predictions, proba = predictor.score(features)
     out[PREDICTION_COLUMN] = predictions
+    if predictor.classes:
+        proba = np.asarray(proba, dtype=float)
     for index, label in enumerate(predictor.classes):
-        out[f"{PROBABILITY_PREFIX}{label}"] = np.asarray(proba, dtype=float)[:, index]
+        out[f"{PROBABILITY_PREFIX}{label}"] = proba[:, index]
     out[MODEL_COLUMNS[0]] = predictor.model_name
     out[MODEL_COLUMNS[1]] = predictor.model_version
     return out

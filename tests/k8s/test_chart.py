@@ -154,13 +154,17 @@ def test_inference_log_uri_must_be_an_object_store(k8s):
     assert out.returncode != 0 and "inferenceLog" in out.stderr and "uri" in out.stderr
 
 
+def _documents(k8s, *args: str) -> list[dict]:
+    """The chart rendered (release rel, namespace mlops) with these values, as documents."""
+    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops", *args)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
 def test_scoring_is_off_by_default_and_a_cronjob_with_a_schedule(k8s):
     default = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
     assert "rel-kubecycle-scoring" not in default.stdout
-    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
-              "-f", str(CHART / "ci" / "scoring-values.yaml"))
-    assert out.returncode == 0, out.stderr
-    documents = [d for d in yaml.safe_load_all(out.stdout) if d]
+    documents = _documents(k8s, "-f", str(CHART / "ci" / "scoring-values.yaml"))
     cronjob = next(d for d in documents if d["kind"] == "CronJob"
                    and d["metadata"]["name"] == "rel-kubecycle-scoring")
     assert cronjob["spec"]["schedule"] == "0 2 * * *"
@@ -183,11 +187,10 @@ def test_scoring_is_off_by_default_and_a_cronjob_with_a_schedule(k8s):
 
 
 def test_scoring_without_a_schedule_is_a_job_per_revision_on_a_claim(k8s):
-    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops", "--set",
-              "scoring.enabled=true,scoring.input=/data/scoring/in/,"
-              "scoring.output=/data/scoring/out.csv,scoring.existingClaim=batch")
-    assert out.returncode == 0, out.stderr
-    job = next(d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Job")
+    documents = _documents(k8s, "--set", "scoring.enabled=true,scoring.input=/data/scoring/in/,"
+                                         "scoring.output=/data/scoring/out.csv,"
+                                         "scoring.existingClaim=batch")
+    job = next(d for d in documents if d["kind"] == "Job")
     assert job["metadata"]["name"] == "rel-kubecycle-scoring-1"
     assert job["spec"]["ttlSecondsAfterFinished"] == 86400
     pod = job["spec"]["template"]["spec"]
@@ -210,11 +213,8 @@ def test_grafana_dashboard_configmap_carries_the_shipped_json(k8s):
 
     off = k8s("helm", "template", "rel", str(CHART), "-n", "mlops")
     assert "rel-kubecycle-dashboard" not in off.stdout
-    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
-              "-f", str(CHART / "ci" / "dashboard-values.yaml"))
-    assert out.returncode == 0, out.stderr
-    config_map = next(d for d in yaml.safe_load_all(out.stdout)
-                      if d and d["metadata"]["name"] == "rel-kubecycle-dashboard")
+    config_map = next(d for d in _documents(k8s, "-f", str(CHART / "ci" / "dashboard-values.yaml"))
+                      if d["metadata"]["name"] == "rel-kubecycle-dashboard")
     assert config_map["metadata"]["namespace"] == "monitoring"
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads((CHART / "dashboards" / "kubecycle.json").read_text())
@@ -222,10 +222,7 @@ def test_grafana_dashboard_configmap_carries_the_shipped_json(k8s):
 
 
 def test_evidently_workspace_claim_job_flag_and_read_only_ui(k8s):
-    out = k8s("helm", "template", "rel", str(CHART), "-n", "mlops",
-              "-f", str(CHART / "ci" / "evidently-values.yaml"))
-    assert out.returncode == 0, out.stderr
-    documents = [d for d in yaml.safe_load_all(out.stdout) if d]
+    documents = _documents(k8s, "-f", str(CHART / "ci" / "evidently-values.yaml"))
     claim = next(d for d in documents if d["kind"] == "PersistentVolumeClaim"
                  and d["metadata"]["name"] == "rel-kubecycle-evidently")
     assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"

@@ -84,7 +84,7 @@ class LabelJoiner:
             keys = pd.MultiIndex.from_frame(chunk[self.id_columns].astype(str)) \
                 if len(self.id_columns) > 1 else chunk[self.id_columns[0]].astype(str)
             by_ids = self.by_ids.reindex(keys).set_axis(chunk.index)
-            found = found.fillna(by_ids) if len(found) else by_ids
+            found = found.fillna(by_ids)
         return found
 
 

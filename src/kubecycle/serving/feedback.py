@@ -21,10 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from kubecycle.serving.request_id import ID_PATTERN
+
 LABEL = "label"
 REQUEST_ID = "request_id"
 RECEIVED = "received_at"
-WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+WELL_FORMED_ID = re.compile(ID_PATTERN)  # the ids the service hands out
 
 
 class FeedbackError(ValueError):

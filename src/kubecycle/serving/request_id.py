@@ -13,7 +13,8 @@ from contextvars import ContextVar
 from typing import Any
 
 HEADER = b"x-request-id"
-WELL_FORMED = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")  # anything else is replaced, never echoed
+ID_PATTERN = r"[A-Za-z0-9._:\-]{1,128}"  # what a request id may be (a header or a /feedback id)
+WELL_FORMED = re.compile(ID_PATTERN.encode())  # anything else is replaced, never echoed
 REQUEST_ID: ContextVar[str] = ContextVar("kubecycle_request_id", default="")
 
 
