@@ -132,6 +132,9 @@ REQUEST_TIMEOUT_SECONDS = _declare("KUBECYCLE_REQUEST_TIMEOUT_SECONDS", "10", "l
 WORKERS = _declare("KUBECYCLE_WORKERS", "1", "service worker processes per pod",
                    lambda text: text if text == "cpu_count" else _positive_int(text),
                    "a positive integer or cpu_count")
+ACCESS_LOG = _declare("KUBECYCLE_ACCESS_LOG", "false", "a log line per request; on, every "
+                      "request takes BentoML's full middleware (slower)", _switch,
+                      "1/true/on or 0/false/off")
 GC_THRESHOLD = _declare("KUBECYCLE_GC_THRESHOLD", "20000", "gen-0 allocations between garbage "
                         "collections of a worker", _positive_int, "a positive integer")
 ADAPTIVE_MAX_BATCH = _declare("KUBECYCLE_ADAPTIVE_MAX_BATCH", "256", "most records "

@@ -40,7 +40,8 @@ _ROOT = Path(kubecycle.__file__).resolve().parent
 BENTO_MODULES = ("settings.py", "errors.py", "contract.py", *MODEL_MODULES,
                  "serving/onnx_feed.py", "serving/inference_log.py", "serving/request_id.py",
                  "serving/open_inference.py", "serving/mlflow_protocol.py",
-                 "serving/feedback.py", "serving/explain.py", "serving/protocols.py")
+                 "serving/feedback.py", "serving/explain.py", "serving/protocols.py",
+                 "serving/hot_path.py")
 
 
 def model_packages(model) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from kubecycle.serving.request_id import ID_PATTERN
 
+PATH = "/feedback"
 LABEL = "label"
 REQUEST_ID = "request_id"
 RECEIVED = "received_at"
@@ -95,4 +96,4 @@ def build_routes(store: Callable[[list[dict[str, Any]]], None] | None, limit: in
         store(rows)
         return JSONResponse({"accepted": len(rows), "request_id": request_id()})
 
-    return [Route("/feedback", feedback, methods=["POST"])]
+    return [Route(PATH, feedback, methods=["POST"])]

@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+PATH = "/invocations"
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 # Scores rows (raw column name -> value) under request ids; returns predictions. Raises
 # ProtocolError on rows the contract refuses.
@@ -101,12 +102,13 @@ def rows_of(body: bytes, content_type: str) -> list[dict[str, Any]]:
     return _from_instances(document[key], key)
 
 
-def build_routes(score: Scorer, request_id: Callable[[], str]) -> list[Route]:
-    """The /invocations route."""
+def invocations_handler(score: Scorer, request_id: Callable[[], str]
+                        ) -> Callable[[bytes, Mapping[str, str]], Awaitable[JSONResponse]]:
+    """Answers an /invocations request's body and headers."""
 
-    async def invocations(request: Request) -> JSONResponse:
+    async def invocations(body: bytes, headers: Mapping[str, str]) -> JSONResponse:
         try:
-            rows = rows_of(await request.body(), request.headers.get("content-type", ""))
+            rows = rows_of(body, headers.get("content-type", ""))
             if not rows:
                 raise ProtocolError("the request holds no records")
             base = request_id()
@@ -116,4 +118,14 @@ def build_routes(score: Scorer, request_id: Callable[[], str]) -> list[Route]:
                                  "INTERNAL_ERROR", "message": str(exc)}, status_code=exc.status)
         return JSONResponse({"predictions": predictions})
 
-    return [Route("/invocations", invocations, methods=["POST"])]
+    return invocations
+
+
+def build_routes(score: Scorer, request_id: Callable[[], str]) -> list[Route]:
+    """The /invocations route."""
+    answer = invocations_handler(score, request_id)
+
+    async def invocations(request: Request) -> JSONResponse:
+        return await answer(await request.body(), request.headers)
+
+    return [Route(PATH, invocations, methods=["POST"])]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,8 @@ def _binary_values(tensor: dict[str, Any], raw: bytes) -> list[Any]:
 def _flat(data: Any) -> list[Any]:
     if not isinstance(data, list):
         return [data]
+    if not any(isinstance(element, list) for element in data):
+        return data
     return [item for element in data for item in _flat(element)]
 
 
@@ -214,6 +216,29 @@ def _explanation_answer(info: dict[str, Any], request_id: str,
             "id": request_id, "outputs": outputs}
 
 
+def infer_handler(info: dict[str, Any], score: Scorer, request_id: Callable[[], str]
+                  ) -> Callable[[bytes, Mapping[str, str]], Awaitable[Response]]:
+    """Answers an infer request's body and headers (the served model's infer routes)."""
+
+    async def infer(body: bytes, headers: Mapping[str, str]) -> Response:
+        try:
+            document, binary = _split_body(body, headers.get(HEADER_LENGTH))
+            rows = _rows_of(document, binary)
+            base = request_id()
+            predictions, probabilities = await score(rows, [f"{base}:{i}" for i in range(len(rows))])
+            return _answer(document, info, base, predictions, probabilities)
+        except V2Error as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    return infer
+
+
+def infer_paths(info: dict[str, Any]) -> tuple[str, str]:
+    """The served model's infer paths, without and with its version."""
+    model = f"{PREFIX}/models/{info['model_name']}"
+    return f"{model}/infer", f"{model}/versions/{info['model_version']}/infer"
+
+
 def build_routes(info: dict[str, Any], score: Scorer, request_id: Callable[[], str],
                  explain: Callable[[list[dict[str, Any]]], Awaitable[list[tuple[Any, Any]]]]
                  | None = None) -> list[Route]:
@@ -263,13 +288,11 @@ def build_routes(info: dict[str, Any], score: Scorer, request_id: Callable[[], s
         _check_model(request)
         return {"name": info["model_name"], "ready": True}
 
+    infer_body = infer_handler(info, score, request_id)
+
     async def infer(request: Request) -> Response:
         _check_model(request)
-        document, binary = _split_body(await request.body(), request.headers.get(HEADER_LENGTH))
-        rows = _rows_of(document, binary)
-        base = request_id()
-        predictions, probabilities = await score(rows, [f"{base}:{i}" for i in range(len(rows))])
-        return _answer(document, info, base, predictions, probabilities)
+        return await infer_body(await request.body(), request.headers)
 
     async def explain_rows(request: Request) -> dict[str, Any]:
         _check_model(request)

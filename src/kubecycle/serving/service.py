@@ -30,9 +30,10 @@ from bentoml.exceptions import InternalServerError, InvalidArgument
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model
 
 from kubecycle import settings
+from kubecycle.serving.hot_path import api_handler, serve_hot_routes_first
 from kubecycle.serving.inference_log import InferenceLog
-from kubecycle.serving.protocols import protocols_app
-from kubecycle.serving.request_id import REQUEST_ID, RequestIdMiddleware, new_request_id
+from kubecycle.serving.protocols import PATHS, protocols_app
+from kubecycle.serving.request_id import REQUEST_ID, new_request_id
 
 HERE = Path(__file__).resolve().parent
 INFO = json.loads((HERE / "kubecycle_bento.json").read_text())
@@ -41,6 +42,8 @@ RUNTIME = settings.RUNTIME.get()  # auto (ONNX when verified) | sklearn
 # BentoML keeps a timer per request for this long, so memory under load scales with it.
 REQUEST_TIMEOUT = settings.REQUEST_TIMEOUT_SECONDS.get()
 WORKERS = settings.WORKERS.get()  # one per core: a number or "cpu_count"
+ACCESS_LOG = settings.ACCESS_LOG.get()  # a log line per request; on, every request takes
+# BentoML's full path (kubecycle.serving.hot_path)
 GC_THRESHOLD = settings.GC_THRESHOLD.get()  # gen-0 allocations
 # /predict_rows: BentoML's adaptive batching merges concurrent requests into one model call.
 # A short latency budget makes its dispatcher shed load with 503s; one second does not.
@@ -201,8 +204,9 @@ def _native(value: Any) -> Any:
 PROTOCOLS = protocols_app(INFO, Record, MAX_BATCH, keeps_labels=bool(LABEL_STORE))
 
 
-@bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS)
-@bentoml.asgi_app(PROTOCOLS)
+@bentoml.service(traffic={"timeout": REQUEST_TIMEOUT}, workers=WORKERS,
+                 logging={"access": {"enabled": ACCESS_LOG}})
+@bentoml.asgi_app(PROTOCOLS.app)
 class KubecycleService:
     """Predictions from the packaged model version; name and version in every response."""
 
@@ -345,4 +349,10 @@ class KubecycleService:
                 for i, value in enumerate(values)]
 
 
-KubecycleService.add_asgi_middleware(RequestIdMiddleware)
+# /predict, /predict_batch and the protocols skip BentoML's per-request middleware (request
+# metrics, ids, validation and the inference log kept); see kubecycle.serving.hot_path
+serve_hot_routes_first(
+    KubecycleService,
+    lambda: {**{f"/{name}": api_handler(KubecycleService, name)
+                for name in ("predict", "predict_batch")}, **PROTOCOLS.handlers},
+    (PROTOCOLS.app, PATHS), REQUEST_TIMEOUT)
