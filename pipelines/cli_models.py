@@ -149,7 +149,8 @@ def monitor(
     kfp_host: Annotated[str | None, typer.Option(
         help="retrain through this KFP API instead of locally")] = None,
     workspace: Annotated[str | None, typer.Option(
-        help="Evidently workspace folder the report is added to (monitoring.workspace)")] = None,
+        help="Evidently workspace (folder, s3:// or gs:// URI) the report is added to "
+             "(monitoring.workspace)")] = None,
 ) -> None:
     """Check a window for drift against the champion; exit 0 healthy, 3 drift, 1/2 could not run."""
     from datetime import datetime

@@ -300,7 +300,8 @@ def _record(cfg: KubecycleConfig, client: Any, experiment_id: str, version: Regi
     atomically).
     """
     from kubecycle.artifacts import write_json
-    from kubecycle.monitoring.report import WorkspaceRun, bounded, evidently_drift
+    from kubecycle.monitoring.report import bounded, evidently_drift
+    from kubecycle.monitoring.workspace import WorkspaceRun
 
     drift = outcome.drift
     kinds = {c: collected.engine.windows[c].reference.kind for c in collected.engine.windows}

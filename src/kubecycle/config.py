@@ -224,8 +224,9 @@ class MonitoringConfig(_Strict):
         None, description="retrain when the newest chunk's realized metric is worse than this")
     min_labels: int = Field(30, ge=1, description="labels a chunk needs before its metrics count")
     workspace: str | None = Field(
-        None, min_length=1, description="Evidently workspace folder every pass's drift report "
-                                        "is added to (`evidently ui --workspace` shows them)")
+        None, min_length=1, description="Evidently workspace (folder, s3:// or gs:// URI) every "
+                                        "pass's drift report is added to (`evidently ui "
+                                        "--workspace` shows them)")
 
 
 class ScoringConfig(_Strict):

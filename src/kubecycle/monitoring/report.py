@@ -6,10 +6,11 @@ The verdicts are used to check the engine agrees.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+
+from kubecycle.monitoring.workspace import WorkspaceRun, save_to_workspace
 
 MAX_REPORT_ROWS = 20_000  # Evidently gets slow and memory-hungry on big windows
 
@@ -33,30 +34,6 @@ class EvidentlyColumn:
 def bounded(frame: pd.DataFrame, rows: int = MAX_REPORT_ROWS, seed: int = 0) -> pd.DataFrame:
     """The frame, or a seeded random sample of `rows` rows when it is longer."""
     return frame.sample(rows, random_state=seed) if len(frame) > rows else frame
-
-
-@dataclass(frozen=True)
-class WorkspaceRun:
-    """Where a report also goes: an Evidently workspace folder, its project, the run's tags."""
-
-    folder: str
-    project: str
-    timestamp: datetime
-    tags: dict[str, str]
-
-
-def save_to_workspace(snapshot, run: WorkspaceRun) -> str:
-    """Add the snapshot to the workspace's project (created when missing); return its id.
-
-    `evidently ui --workspace FOLDER` then shows every pass's drift over time.
-    """
-    from evidently.ui.workspace import Workspace
-
-    workspace = Workspace(run.folder)
-    found = workspace.search_project(run.project)
-    project = found[0] if found else workspace.create_project(
-        run.project, description="kubecycle monitoring passes")
-    return str(workspace.add_run(project.id, snapshot, include_data=False).id)
 
 
 def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[str, str],

@@ -46,7 +46,6 @@ def protocols_app(info: dict[str, Any], record_model: Any, max_batch: int, keeps
         max_batch: The most labels one /feedback request may carry.
         keeps_labels: Whether the service has a label store (else /feedback answers 409).
     """
-
     current_service = bentoml.get_current_service  # resolved once: bentoml's names are lazy
 
     def validated(rows: list[dict[str, Any]], error: type[Exception]) -> list[Any]:
