@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from kubecycle.serving.onnx_export import OnnxCheck, export_onnx
 
 SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")
 ONNX_PACKAGES = ("onnxruntime",)
+SERVICE_MODULE = "service"  # service.py at the root of every bento
 _ROOT = Path(kubecycle.__file__).resolve().parent
 # What the service and the pickled Pipeline import, copied into the bento at the same path
 # under kubecycle/ (the service itself goes to the bento's root).
@@ -137,12 +139,16 @@ def build_bento(model, model_name: str, version: str, contract: DataContract,
         packages = SERVING_PACKAGES + (ONNX_PACKAGES if graph else ()) + model_packages(model)
         with tempfile.TemporaryDirectory() as folder:
             _build_context(Path(folder), info, graph)
+            # BentoML imports service.py by module name: a bento built earlier in this process
+            # would otherwise lend its module (and its model) to this bento's metadata
+            sys.modules.pop(SERVICE_MODULE, None)
             bento = bentoml.bentos.build(
-                "service:KubecycleService", name=name, labels=labels,
+                f"{SERVICE_MODULE}:KubecycleService", name=name, labels=labels,
                 include=["service.py", INFO_FILE, "kubecycle/**/*.py",
                          *([ONNX_FILE] if graph else [])],
                 python={"packages": pinned(packages), "lock_packages": False},
                 models=[str(saved.tag)], build_ctx=folder)
+            sys.modules.pop(SERVICE_MODULE, None)
         export_path = None
         if export_dir is not None:
             export_path = export_archive(str(bento.tag), str(export_dir),

@@ -119,6 +119,9 @@ def api_handler(service: Any, name: str) -> Handler:
     import bentoml
 
     method = service.apis[name]
+    if method.batchable or method.ctx_param is not None or method.is_stream:
+        raise ValueError(f"{name} is batched, streams or takes BentoML's context: "
+                         "BentoML's route must answer it")
     spec, function = method.input_spec, method.func
     current_service = bentoml.get_current_service  # resolved once: bentoml's names are lazy
     fields = tuple(spec.model_fields)

@@ -10,13 +10,13 @@ missing value; an infinite number is refused. Errors are 4xx
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from pydantic_core import from_json, to_json
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PATH = "/invocations"
@@ -88,7 +88,7 @@ def rows_of(body: bytes, content_type: str) -> list[dict[str, Any]]:
         raise ProtocolError(f"content type {kind!r} is not supported; send application/json "
                             "or text/csv", status=415)
     try:
-        document = json.loads(body)
+        document = from_json(body)  # pydantic-core's parser: NaN and Infinity too
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"the body is not JSON: {exc}") from None
     given = [key for key in FORMATS if isinstance(document, dict) and key in document]
@@ -103,10 +103,10 @@ def rows_of(body: bytes, content_type: str) -> list[dict[str, Any]]:
 
 
 def invocations_handler(score: Scorer, request_id: Callable[[], str]
-                        ) -> Callable[[bytes, Mapping[str, str]], Awaitable[JSONResponse]]:
+                        ) -> Callable[[bytes, Mapping[str, str]], Awaitable[Response]]:
     """Answers an /invocations request's body and headers."""
 
-    async def invocations(body: bytes, headers: Mapping[str, str]) -> JSONResponse:
+    async def invocations(body: bytes, headers: Mapping[str, str]) -> Response:
         try:
             rows = rows_of(body, headers.get("content-type", ""))
             if not rows:
@@ -116,7 +116,7 @@ def invocations_handler(score: Scorer, request_id: Callable[[], str]
         except ProtocolError as exc:
             return JSONResponse({"error_code": "BAD_REQUEST" if exc.status < 500 else
                                  "INTERNAL_ERROR", "message": str(exc)}, status_code=exc.status)
-        return JSONResponse({"predictions": predictions})
+        return Response(to_json({"predictions": predictions}), media_type="application/json")
 
     return invocations
 
@@ -125,7 +125,7 @@ def build_routes(score: Scorer, request_id: Callable[[], str]) -> list[Route]:
     """The /invocations route."""
     answer = invocations_handler(score, request_id)
 
-    async def invocations(request: Request) -> JSONResponse:
+    async def invocations(request: Request) -> Response:
         return await answer(await request.body(), request.headers)
 
     return [Route(PATH, invocations, methods=["POST"])]

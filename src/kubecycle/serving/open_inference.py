@@ -12,12 +12,12 @@ is refused. Every error is a 4xx `{"error": ...}` naming the input. Copied into 
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import numpy as np
+from pydantic_core import from_json, to_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -82,7 +82,7 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any],
         if not 0 < size <= len(body):
             raise V2Error(f"{HEADER_LENGTH} {size} does not fit the body of {len(body)} bytes")
     try:
-        document = json.loads(body[:size])
+        document = from_json(body[:size])  # pydantic-core's parser: NaN and Infinity too
     except (UnicodeDecodeError, ValueError) as exc:
         raise V2Error(f"the request is not JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("inputs"), list) \
@@ -122,9 +122,18 @@ def _binary_values(tensor: dict[str, Any], raw: bytes) -> list[Any]:
 def _flat(data: Any) -> list[Any]:
     if not isinstance(data, list):
         return [data]
-    if not any(isinstance(element, list) for element in data):
-        return data
-    return [item for element in data for item in _flat(element)]
+    for element in data:  # a loop, not any(): no generator on the request path
+        if isinstance(element, list):
+            return [item for element in data for item in _flat(element)]
+    return data
+
+
+def _missing_as_none(values: list[Any]) -> list[Any]:
+    """A numeric tensor's values with NaN as None (missing)."""
+    for value in values:
+        if value != value:
+            return [None if isinstance(v, float) and v != v else v for v in values]
+    return values
 
 
 def _rows_of(document: dict[str, Any], binary: bytes) -> list[dict[str, Any]]:
@@ -135,7 +144,8 @@ def _rows_of(document: dict[str, Any], binary: bytes) -> list[dict[str, Any]]:
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise V2Error("every input needs a 'name'")
         name = tensor["name"]
-        size = _parameters(tensor, f"input {name!r}").get("binary_data_size")
+        size = (_parameters(tensor, f"input {name!r}").get("binary_data_size")
+                if "parameters" in tensor else None)
         if size is not None:
             if not isinstance(size, int) or size < 0 or offset + size > len(binary):
                 raise V2Error(f"input {name!r}: binary_data_size {size!r} does not fit the body")
@@ -145,9 +155,7 @@ def _rows_of(document: dict[str, Any], binary: bytes) -> list[dict[str, Any]]:
             values = _flat(tensor["data"])
         else:
             raise V2Error(f"input {name!r} has neither 'data' nor binary data")
-        if isinstance(values, list) and tensor.get("datatype") in NUMERIC:
-            values = [None if isinstance(v, float) and v != v else v for v in values]  # NaN
-        columns[name] = values
+        columns[name] = _missing_as_none(values) if tensor.get("datatype") in NUMERIC else values
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise V2Error(f"inputs differ in length: {lengths}; send one element per record each")
@@ -172,15 +180,16 @@ def _tensor(name: str, values: list[Any], datatype: str, binary: bool) -> tuple[
     return tensor, raw
 
 
-def _answer(document: dict[str, Any], info: dict[str, Any], request_id: str,
-            predictions: list[Any], probabilities: Any) -> Response:
+def _answer(document: dict[str, Any], info: dict[str, Any], prediction_type: str,
+            request_id: str, predictions: list[Any], probabilities: Any) -> Response:
     requested = document.get("outputs") or []
     if not isinstance(requested, list) or not all(isinstance(o, dict) for o in requested):
         raise V2Error("'outputs' must be a list of objects with a 'name'")
     wanted = {o.get("name"): bool(_parameters(o, "output").get("binary_data")) for o in requested}
-    everything_binary = bool(_parameters(document, "the request").get("binary_data_output"))
+    everything_binary = "parameters" in document and bool(
+        _parameters(document, "the request").get("binary_data_output"))
     classes = info["classes"]
-    produced = {"prediction": (predictions, _output_datatype(classes))}
+    produced = {"prediction": (predictions, prediction_type)}
     for index, label in enumerate(classes):
         produced[f"probability_{label}"] = ([row[index] for row in probabilities], "FP64")
     unknown = sorted(set(wanted) - set(produced), key=str)
@@ -195,7 +204,7 @@ def _answer(document: dict[str, Any], info: dict[str, Any], request_id: str,
         blobs.append(raw)
     body = {"model_name": info["model_name"], "model_version": info["model_version"],
             "id": str(document.get("id") or request_id), "outputs": tensors}
-    header = json.dumps(body).encode()
+    header = to_json(body)
     if not any(blobs):
         return Response(header, media_type="application/json")
     return Response(header + b"".join(blobs), media_type="application/octet-stream",
@@ -219,6 +228,7 @@ def _explanation_answer(info: dict[str, Any], request_id: str,
 def infer_handler(info: dict[str, Any], score: Scorer, request_id: Callable[[], str]
                   ) -> Callable[[bytes, Mapping[str, str]], Awaitable[Response]]:
     """Answers an infer request's body and headers (the served model's infer routes)."""
+    prediction_type = _output_datatype(info["classes"])
 
     async def infer(body: bytes, headers: Mapping[str, str]) -> Response:
         try:
@@ -226,7 +236,7 @@ def infer_handler(info: dict[str, Any], score: Scorer, request_id: Callable[[], 
             rows = _rows_of(document, binary)
             base = request_id()
             predictions, probabilities = await score(rows, [f"{base}:{i}" for i in range(len(rows))])
-            return _answer(document, info, base, predictions, probabilities)
+            return _answer(document, info, prediction_type, base, predictions, probabilities)
         except V2Error as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
 

@@ -7,8 +7,8 @@ it to the answer's headers. Copied into every bento.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -19,8 +19,8 @@ REQUEST_ID: ContextVar[str] = ContextVar("kubecycle_request_id", default="")
 
 
 def new_request_id() -> str:
-    """A fresh request id (32 hex digits)."""
-    return uuid.uuid4().hex
+    """A fresh request id (32 random hex digits)."""
+    return os.urandom(16).hex()
 
 
 def _from_headers(headers: list[tuple[bytes, bytes]]) -> str:

@@ -28,6 +28,24 @@ def test_bento_name():
     assert bento_name("Penguins Species/v1") == "penguins-species-v1"
 
 
+def test_bentos_built_one_after_another_each_name_only_their_own_model(penguins):
+    """BentoML records the service's models from the imported service.py; a second build in
+    the same process must not take the first bento's module (an imported archive would then
+    ask for a model it does not carry)."""
+    import bentoml
+
+    result = clean(penguins, "species")
+    model = fit_final(plan_columns(result.contract, FeatureConfig()),
+                      select_best([TuneResult("logistic_regression", "f1", {}, 0, 0)]),
+                      result.frame, 0)
+    for name in ("First Penguins", "Second Penguins"):
+        packaged = build_bento(model, name, "1", result.contract)
+        info = bentoml.get(packaged.bento_tag).info
+        assert [str(m.tag) for m in info.models] == [packaged.model_tag]
+        assert [str(m.tag) for service in info.services for m in service.models] == [
+            packaged.model_tag]
+
+
 def test_serving_fields_follow_the_contract(penguins):
     fields = clean(penguins, "species").contract.serving_fields()
     assert "species" not in fields
