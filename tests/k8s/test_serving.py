@@ -267,3 +267,12 @@ def test_bad_serving_values_are_refused(k8s, values, message):
     result = k8s("helm", "template", "rel", str(CHART), *values)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_access_log_is_a_value_off_by_default(k8s):
+    def env(*values: str) -> dict[str, Any]:
+        [serve] = _pod(_chart(k8s, *values))["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in serve["env"]}
+
+    assert "KUBECYCLE_ACCESS_LOG" not in env()  # the service's default: off, the hot path on
+    assert env("--set", "serving.accessLog=true")["KUBECYCLE_ACCESS_LOG"] == "true"
