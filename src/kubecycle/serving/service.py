@@ -8,7 +8,8 @@ runs as an ONNX Runtime graph when packaging verified one (model.onnx beside thi
 as the scikit-learn Pipeline; KUBECYCLE_RUNTIME=sklearn forces the latter. Every prediction is appended, in
 batches and off the request path, to the inference log that monitoring reads; a worker that is
 stopped (SIGTERM from BentoML's arbiter, from Kubernetes, or on its parent's death) writes what
-it still buffers before it exits.
+it still buffers before it exits. The JSON prediction routes and the protocol routes are
+answered before BentoML's per-request middleware (kubecycle.serving.hot_path).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -219,6 +221,9 @@ class KubecycleService:
         else:
             self.predictor = SklearnPredictor(bentoml.sklearn.load_model(self.model_ref))
         self.classes = [str(c) for c in INFO["classes"]]
+        # scikit-learn scores one call at a time per worker (one worker per core): concurrent
+        # calls would only contend for the GIL, costing CPU per prediction under load
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         version = INFO["model_version"]
         self.counter = bentoml.metrics.Counter(
             name="kubecycle_predictions", documentation="Predictions by class",
@@ -258,11 +263,12 @@ class KubecycleService:
     async def _score(self, records: list[Record], ids: list[str]  # type: ignore[valid-type]
                      ) -> tuple[list[Any], list[dict[str, float]] | None]:
         rows = [r.model_dump(by_alias=True) for r in records]
-        try:  # ONNX answers in microseconds on the event loop; scikit-learn gets a thread
+        try:  # ONNX answers in microseconds on the event loop; scikit-learn its own thread
             if self.predictor.runtime == "onnx":
                 predicted, proba = self.predictor(rows)
             else:
-                predicted, proba = await asyncio.to_thread(self.predictor, rows)
+                predicted, proba = await asyncio.get_running_loop().run_in_executor(
+                    self.model_thread, self.predictor, rows)
         except Exception as exc:
             message = f"the model could not score these records: {type(exc).__name__}: {exc}"
             if isinstance(exc, ValueError | TypeError | ArithmeticError) \
