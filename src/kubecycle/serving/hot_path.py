@@ -177,7 +177,7 @@ def serve_hot_routes_first(service: Any, handlers: Callable[[], dict[str, Handle
 
     Args:
         service: The `@bentoml.service` object.
-        handlers: Builds the handler per path of the JSON API routes (called once per app).
+        handlers: Builds the handler per path of the hot POST routes (called once per app).
         protocols: The protocol routes' app and the paths it answers.
         timeout: The request timeout in seconds.
     """
