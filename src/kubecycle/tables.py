@@ -94,8 +94,8 @@ def table_files(source: str | Path, option: str, suffixes: Sequence[str] = TABLE
     return [TableFile(filesystem, base)]
 
 
-def table_chunks(file: TableFile, rows: int, option: str, csv_as_text: bool = False
-                 ) -> Iterator[pd.DataFrame]:
+def table_chunks(file: TableFile, rows: int, option: str, csv_as_text: bool = False,
+                 columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
     """Yield a file's rows in chunks of at most `rows`.
 
     Args:
@@ -104,6 +104,8 @@ def table_chunks(file: TableFile, rows: int, option: str, csv_as_text: bool = Fa
         option: How the user named the source, for the error messages.
         csv_as_text: Read every CSV column as text (missing cells as NaN), so that each chunk
             has the same types and a bad value is the caller's to judge, row by row.
+        columns: Read only these columns, those the file has (None: all); a Parquet file's
+            other columns are not even fetched.
 
     Raises:
         DataSourceError: the file could not be read (named, with the reader's reason).
@@ -115,12 +117,17 @@ def table_chunks(file: TableFile, rows: int, option: str, csv_as_text: bool = Fa
             source = file.filesystem.open_input_file(file.path) if file.filesystem else file.path
             # pre_buffer=False: Arrow otherwise keeps every read row group buffered (memory
             # would grow with the file)
-            for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=rows):
+            parquet = pq.ParquetFile(source, pre_buffer=False)
+            present = None if columns is None else [
+                c for c in columns if c in parquet.schema_arrow.names]
+            for batch in parquet.iter_batches(batch_size=rows, columns=present):
                 yield batch.to_pandas()
         else:
             source = (file.filesystem.open_input_stream(file.path)
                       if file.filesystem else file.path)
-            yield from pd.read_csv(source, chunksize=rows, dtype=str if csv_as_text else None)
+            wanted = None if columns is None else set(columns).__contains__
+            yield from pd.read_csv(source, chunksize=rows, dtype=str if csv_as_text else None,
+                                   usecols=wanted)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataSourceError(f"{option} {file.name} could not be read: {first_line(exc)}"
                               ) from None

@@ -29,6 +29,16 @@ def test_csv_as_text_keeps_every_cell_as_written(tmp_path):
     assert chunk["code"].isna().tolist() == [False, True]
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_only_the_asked_columns_the_file_has_are_read(tmp_path, suffix):
+    frame = pd.DataFrame({"request_id": ["a", "b"], "x": [1.0, 2.0], "y": ["u", "v"]})
+    path = tmp_path / f"t.{suffix}"
+    frame.to_parquet(path) if suffix == "parquet" else frame.to_csv(path, index=False)
+    [file] = table_files(path, "--input")
+    [chunk] = table_chunks(file, 10, "--input", columns=["request_id", "absent"])
+    assert list(chunk.columns) == ["request_id"] and chunk["request_id"].tolist() == ["a", "b"]
+
+
 def test_missing_sources_and_unreadable_files_are_named(tmp_path):
     with pytest.raises(DataSourceError, match=r"--input .*nowhere.csv not found"):
         table_files(tmp_path / "nowhere.csv", "--input")

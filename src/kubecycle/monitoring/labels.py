@@ -88,18 +88,25 @@ class LabelJoiner:
         return found
 
 
-def _logged_keys(inference_log: str, keys: list[str]) -> set[tuple[str, ...]]:
-    """The key values of every logged prediction, as text."""
-    found: set[tuple[str, ...]] = set()
+def _unlogged(inference_log: str, keys: list[str], wanted: set[tuple[str, ...]]
+              ) -> set[tuple[str, ...]]:
+    """The wanted key values (as text) that no logged prediction has.
+
+    Reads only the key columns, and stops once every wanted key was seen: memory follows the
+    labels, not the log.
+    """
+    pending = set(wanted)
     for file in table_files(inference_log, "--inference-log", PARQUET_SUFFIXES):
-        for chunk in table_chunks(file, CHUNK_ROWS, "--inference-log"):
+        for chunk in table_chunks(file, CHUNK_ROWS, "--inference-log", columns=keys):
             missing = [k for k in keys if k not in chunk.columns]
             if missing:
                 raise DataValidationError(f"the inference log {file.name} has no column "
                                           f"{missing}; join labels on request_id or on "
                                           "logged input columns (monitoring.id_columns)")
-            found.update(zip(*(chunk[k].astype(str) for k in keys), strict=True))
-    return found
+            pending.difference_update(zip(*(chunk[k].astype(str) for k in keys), strict=True))
+            if not pending:
+                return pending
+    return pending
 
 
 def _native(value: Any) -> Any:
@@ -132,14 +139,15 @@ def record_labels(source: str, inference_log: str, store: str, id_columns: list[
                                   f"give {REQUEST_ID} (or monitoring.id_columns) and "
                                   f"{label_column!r}")
     frame = frame[frame[label_column].notna()]
-    logged = _logged_keys(inference_log, keys)
     rows = pd.DataFrame({**{k: frame[k].astype(str) for k in keys},
                          LABEL: [json.dumps(_native(v)) for v in frame[label_column]],
                          RECEIVED: datetime.now(UTC)})
+    labelled = list(zip(*(rows[k] for k in keys), strict=True))
+    unlogged = _unlogged(inference_log, keys, set(labelled))  # before storing: it may refuse
     table = AtomicTable(f"{store.rstrip('/')}/part-{datetime.now(UTC):%Y%m%dT%H%M%S}-"
                         f"{uuid.uuid4().hex[:8]}.parquet", "--label-store")
     table.write(rows)
     table.commit()
-    unknown = [key for key in zip(*(rows[k] for k in keys), strict=True) if key not in logged]
+    unknown = [key for key in labelled if key in unlogged]
     return FeedbackResult(len(rows), len(rows) - len(unknown), len(unknown), keys, store,
                           [":".join(key) for key in unknown[:EXAMPLES]])

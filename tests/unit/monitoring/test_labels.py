@@ -50,5 +50,8 @@ def test_missing_columns_or_log_are_named_and_nothing_is_stored(tmp_path, infere
     with pytest.raises(DataSourceError, match=r"--inference-log .*nowhere not found"):
         record_labels(str(tmp_path / "l.csv"), str(tmp_path / "nowhere"), str(store), [],
                       "outcome")
+    pd.DataFrame({"region": ["north"], "outcome": ["yes"]}).to_csv(tmp_path / "r.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"inference log .* has no column \['region'\]"):
+        record_labels(str(tmp_path / "r.csv"), inference_log, str(store), ["region"], "outcome")
     assert not store.exists()
     assert read_labels(str(store)).empty
