@@ -31,7 +31,7 @@ class WorkspaceRun:
 
 
 def _is_uri(location: str) -> bool:
-    return "://" in location and not location.startswith("file://")
+    return "://" in location  # file:// too: Arrow's local filesystem, like any store
 
 
 def _digest(path: Path) -> str:
@@ -69,6 +69,8 @@ def local_workspace(location: str) -> Iterator[str]:
         written = [p for p in local.rglob("*") if p.is_file() and before.get(p) != _digest(p)]
         for path in sorted(written, key=lambda p: SNAPSHOTS not in p.parts):  # snapshots first
             target = f"{base}/{path.relative_to(local).as_posix()}"
+            if isinstance(filesystem, fs.LocalFileSystem):  # stores need no folders
+                filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
             with filesystem.open_output_stream(target) as sink:
                 sink.write(path.read_bytes())
 

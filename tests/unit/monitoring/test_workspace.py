@@ -63,7 +63,10 @@ def test_snapshots_stay_in_the_store_and_a_failed_pass_uploads_nothing(s3_bucket
     assert _keys("kubecycle-test", "ws/") == before
 
 
-def test_a_local_folder_is_used_as_it_is(tmp_path):
+def test_a_local_folder_is_used_as_it_is_and_a_file_uri_like_a_store(tmp_path):
     with local_workspace(str(tmp_path / "ws")) as folder:
         assert folder == str(tmp_path / "ws")
     assert (tmp_path / "ws").is_dir()
+    run = WorkspaceRun(f"file://{tmp_path}/uri-ws", "p", datetime(2026, 11, 24, tzinfo=UTC), {})
+    snapshot = save_to_workspace(_snapshot(0.0), run)
+    assert list((tmp_path / "uri-ws").glob(f"*/snapshots/{snapshot}.json"))
